@@ -13,8 +13,9 @@ from .core import *
 
 # %% auto 0
 __all__ = ['EVAL_MODES', 'INVALID', 'BOOTSTRAP_METRICS', 'SUMMARY_KEYS', 'label_counts', 'prf', 'official_eval', 'read_answers',
-           'read_labels', 'parse_official_output', 'score', 'entity_match', 'score_task_b', 'paired_bootstrap',
-           'format_report', 'score_files', 'score_cli', 'write_run', 'majority_baseline', 'baseline_cli']
+           'read_labels', 'parse_official_output', 'score', 'entity_match', 'gold_triples', 'score_task_b',
+           'paired_bootstrap', 'format_report', 'is_task_b_file', 'score_files', 'format_report_b', 'score_cli',
+           'write_run', 'majority_baseline', 'baseline_cli']
 
 # %% ../nbs/02_metrics.ipynb
 def _one_hot(ids, n_labels):
@@ -155,28 +156,34 @@ def _orientations(p):
     if p.get('relation'): yield dict(e1=p.get('e2'), e2=p.get('e1'), relation=flip(p['relation']))
 
 # %% ../nbs/02_metrics.ipynb
-def _match_b(ex, p):
-    "Best match flags of prediction `p` for example `ex` over both entity orders."
+def _match_b(g, p):
+    "Best match flags of prediction `p` for gold triple `g` over both entity orders."
     best = dict(relation=False, relation_directional=False, entities=False, entities_strict=False, exact=False, exact_strict=False)
     for q in _orientations(p or {}):
         rel = q.get('relation') in LABEL2ID
-        f = dict(relation=rel and coarse(q['relation']) == coarse(ex.label),
-                 relation_directional=rel and q['relation'] == ex.label,
-                 entities=entity_match(q.get('e1'), ex.e1) and entity_match(q.get('e2'), ex.e2),
-                 entities_strict=entity_match(q.get('e1'), ex.e1, True) and entity_match(q.get('e2'), ex.e2, True))
+        f = dict(relation=rel and coarse(q['relation']) == coarse(g['relation']),
+                 relation_directional=rel and q['relation'] == g['relation'],
+                 entities=entity_match(q.get('e1'), g['e1']) and entity_match(q.get('e2'), g['e2']),
+                 entities_strict=entity_match(q.get('e1'), g['e1'], True) and entity_match(q.get('e2'), g['e2'], True))
         f['exact'], f['exact_strict'] = f['relation'] and f['entities'], f['relation_directional'] and f['entities_strict']
         best = {k: best[k] or f[k] for k in best}
     return best
 
-def score_task_b(examples: list, pred: dict) -> dict:
-    "Task-B match rates (%) of `pred` (id -> dict or None) over `examples`."
-    stray = sorted(set(pred) - {e.id for e in examples})
+def gold_triples(examples) -> dict:
+    "Gold task-B triples by id from `examples` (a list of `Example`, or already a dict id -> triple)."
+    if isinstance(examples, dict): return examples
+    return {e.id: dict(e1=e.e1, e2=e.e2, relation=e.label) for e in examples}
+
+def score_task_b(examples, pred: dict) -> dict:
+    "Task-B match rates (%) of `pred` (id -> dict or None) against `examples` (Examples or id -> gold triple)."
+    gold = gold_triples(examples)
+    stray = sorted(set(pred) - set(gold))
     if stray: raise ValueError(f"{len(stray)} predicted id(s) are not in the gold examples, e.g. {stray[:5]}")
-    flags = [_match_b(e, pred.get(e.id)) for e in examples]
-    n, n_pred = len(examples), sum(e.id in pred for e in examples)
+    flags = [_match_b(g, pred.get(i)) for i, g in gold.items()]
+    n, n_pred = len(gold), sum(i in pred for i in gold)
     out = {k: 100 * sum(f[k] for f in flags) / max(n, 1) for k in flags[0]} if flags else {}
     return dict(n=n, **out, skipped=n - n_pred,
-                invalid_rate=100 * sum(pred.get(e.id) is None for e in examples if e.id in pred) / max(n_pred, 1))
+                invalid_rate=100 * sum(pred.get(i) is None for i in gold if i in pred) / max(n_pred, 1))
 
 # %% ../nbs/02_metrics.ipynb
 def _metric_batch(metric, gold, pred, ids, weights):
@@ -225,13 +232,38 @@ def format_report(m: dict) -> str:
              f"official score (9+1-way, directionality taken into account, macro-F1) = {m['official']:.2f}%"]
     return '\n'.join(rows)
 
+def _read_triples(path, field):
+    out = {}
+    for n, rec in enumerate(read_jsonl(path), 1):
+        v = rec.get(field)
+        if v is not None and not isinstance(v, dict): raise ValueError(f"{path}:{n}: a task-B '{field}' must be an object with e1, e2, relation")
+        if v and v.get('relation'): check_label(v['relation'], f"{path}:{n}")
+        if rec['id'] in out: raise ValueError(f"{path}:{n}: id {rec['id']} appears more than once")
+        out[rec['id']] = v
+    return out
+
+def is_task_b_file(path) -> bool:
+    "Does relex JSONL `path` hold task-B records (gold given as an object with entities)?"
+    path = Path(path)
+    if not path.exists() or path.read_text(encoding='utf-8').lstrip()[:1] != '{': return False
+    recs = read_jsonl(path)
+    return bool(recs) and isinstance(recs[0].get('gold'), dict)
+
 def score_files(gold, pred) -> dict:
-    "The `score` report of predictions file `pred` against gold file `gold` (official format or relex JSONL)."
+    "The report of predictions file `pred` against gold file `gold` (official format or relex JSONL, task A or B)."
+    if is_task_b_file(gold): return score_task_b(_read_triples(gold, 'gold'), _read_triples(pred, 'prediction'))
     g = read_labels(gold, 'gold')
     if any(v is None for v in g.values()): raise ValueError(f"{gold}: gold labels must all be valid labels")
     return score(g, read_labels(pred, 'prediction'))
 
-SUMMARY_KEYS = ('official', 'coarse', 'directional19', 'dir_invalid', 'accuracy', 'invalid_rate', 'n', 'skipped')
+SUMMARY_KEYS = ('official', 'coarse', 'directional19', 'dir_invalid', 'accuracy', 'invalid_rate', 'n', 'skipped',
+                'exact', 'relation', 'entities', 'exact_strict', 'relation_directional', 'entities_strict')
+
+def format_report_b(m: dict) -> str:
+    "Readable text of a `score_task_b` report `m`."
+    return (f"n = {m['n']}   skipped = {m['skipped']}   invalid outputs = {m['invalid_rate']:.2f}%\n"
+            f"lenient: exact = {m['exact']:.2f}%   relation = {m['relation']:.2f}%   entities = {m['entities']:.2f}%\n"
+            f"strict:  exact = {m['exact_strict']:.2f}%   relation (directional) = {m['relation_directional']:.2f}%   entities = {m['entities_strict']:.2f}%")
 
 @call_parse
 def score_cli(gold: str = None,  # gold labels: official `id<TAB>label` file or relex JSONL with 'gold'
@@ -240,7 +272,8 @@ def score_cli(gold: str = None,  # gold labels: official `id<TAB>label` file or 
     "Score a task-A predictions file against a gold file."
     if not gold or not pred: raise ValueError('both --gold FILE and --pred FILE are required')
     m = score_files(gold, pred)
-    print(jsonlib.dumps({k: m[k] for k in SUMMARY_KEYS} | dict(per_relation=m['official_per_relation'])) if json else format_report(m))
+    if 'exact' in m: return print(jsonlib.dumps(m) if json else format_report_b(m))
+    print(jsonlib.dumps({k: m[k] for k in SUMMARY_KEYS if k in m} | dict(per_relation=m['official_per_relation'])) if json else format_report(m))
 
 # %% ../nbs/02_metrics.ipynb
 def write_run(out_dir, records: list, report: dict, params: dict, examples=None, **extra) -> Path:
