@@ -5,6 +5,7 @@
 # %% ../nbs/02a_models.ipynb 2
 from __future__ import annotations
 import os, sys, json, time, random, urllib.request, urllib.error
+import torch
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
