@@ -130,12 +130,16 @@ class Example:
     def to_dict(self): return asdict(self)
 
 # %% ../nbs/00_core.ipynb
+def _umask():
+    m = os.umask(0); os.umask(m); return m
+
 def atomic_write_text(path, text: str):
     "Write `text` to `path` through a temp file and a rename, so readers never see half a file."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'w', encoding='utf-8') as f: f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise

@@ -150,7 +150,8 @@ def _batches(n, size, lengths):
 @torch.no_grad()
 def _generate_batch(self, texts, max_new_tokens, stop):
     enc = self.tok(texts, return_tensors='pt', padding=True, add_special_tokens=not self.has_chat_template).to(self.model.device)
-    out = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tok.pad_token_id)
+    kw = dict(stop_strings=[stop], tokenizer=self.tok) if stop else {}  # end as soon as every row has hit `stop`
+    out = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tok.pad_token_id, **kw)
     res = self.tok.batch_decode(out[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)
     return [r.split(stop)[0] if stop else r for r in res]
 
@@ -165,7 +166,7 @@ def _hf_generate(self, prompts, max_new_tokens: int = 64, stop: str = None, batc
 HFBackend.generate = _hf_generate
 
 # %% ../nbs/02a_models.ipynb
-class EndpointError(RuntimeError): pass
+class EndpointError(ConnectionError): pass
 
 class OpenAIBackend:
     "Chat completions from an OpenAI-compatible endpoint, concurrent, with timeouts and retries."
