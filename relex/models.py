@@ -106,6 +106,10 @@ def plain_prompt(messages) -> str:
 # %% ../nbs/02a_models.ipynb
 def _device(): return 'cuda' if torch.cuda.is_available() else 'cpu'
 
+def _device_map():
+    "Under `accelerate launch`/torchrun each process holds its own copy on its GPU; alone, spread over all GPUs."
+    return {'': int(os.environ.get('LOCAL_RANK', 0))} if int(os.environ.get('WORLD_SIZE', 1)) > 1 else 'auto'
+
 def load_causal_lm(name: str, load_in_4bit: bool = False, dtype=None):
     "Model and tokenizer of causal LM `name` (registry name, hub id or folder), ready for batched generation."
     from transformers import AutoTokenizer, AutoModelForCausalLM
@@ -117,7 +121,7 @@ def load_causal_lm(name: str, load_in_4bit: bool = False, dtype=None):
                                                        bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16)
     kw['dtype'] = dtype or (torch.bfloat16 if cuda else torch.float32)
     tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, **kw, **({'device_map': 'auto'} if cuda else {}))
+    model = AutoModelForCausalLM.from_pretrained(path, **kw, **({'device_map': _device_map()} if cuda else {}))
     return model.eval(), tok
 
 # %% ../nbs/02a_models.ipynb
