@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys, importlib
 
 # %% auto 0
-__all__ = ['VERBS', 'usage', 'resolve', 'main']
+__all__ = ['VERBS', 'usage', 'resolve', 'underscore_option', 'main']
 
 # %% ../nbs/99_cli.ipynb
 VERBS = {
@@ -37,10 +37,17 @@ def resolve(verb: str):
         if e.name != mod: raise
         raise ValueError(f"this stage ({mod}) is not part of this relex version yet") from None
 
+def underscore_option(arg: str) -> str:
+    "`--max-steps=3` → `--max_steps=3`: options may be written with dashes or underscores."
+    if not arg.startswith('--'): return arg
+    name, eq, val = arg[2:].partition('=')
+    return '--' + name.replace('-', '_') + eq + val
+
 def main():
     "Entry point of the `relex` console script: bad input ends with one readable line, not a traceback."
     if len(sys.argv) < 2 or sys.argv[1] in ('-h', '--help'): return print(usage())
     verb = sys.argv.pop(1)
     sys.argv[0] = f'relex {verb}'
+    sys.argv[1:] = [underscore_option(a) for a in sys.argv[1:]]
     try: return resolve(verb)()
     except (ValueError, OSError) as e: sys.exit(f"relex {verb}: error: {e}")
