@@ -78,7 +78,7 @@ def tiny_tokenizer(chat_template: bool = False):
     "A byte-level fast tokenizer with `<pad>`, `<bos>`, `<eos>` and `<unk>`, built offline."
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders
     from transformers import PreTrainedTokenizerFast
-    vocab = {b: i for i, b in enumerate(pre_tokenizers.ByteLevel.alphabet())}
+    vocab = {b: i for i, b in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}  # the alphabet is a set: fix its order
     for t in ('<pad>', '<bos>', '<eos>', '<unk>'): vocab[t] = len(vocab)
     tk = Tokenizer(models.BPE(vocab, [], unk_token='<unk>'))
     tk.pre_tokenizer, tk.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
