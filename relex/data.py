@@ -63,7 +63,7 @@ def read_translation_jsonl(path, english: list, lang: str = 'ro') -> list:
 # %% ../nbs/01_data.ipynb
 RELEASE_LAYOUT = dict(train='semeval2010_task8/TRAIN_FILE.TXT', test='semeval2010_task8/TEST_FILE_FULL.TXT',
                       translation='{lang}_reference/{split}_{lang}.jsonl')
-SAMPLE_LAYOUT = dict(train='sample_train.txt', test='sample_test.txt', translation='sample_{split}_{lang}.jsonl')
+SAMPLE_LAYOUT = dict(train='sample_train.txt', test='sample_test.txt', translation='sample_{lang}_{split}.jsonl')
 SAMPLE_DIR = Path(__file__).parent/'sample' if '__file__' in globals() else Path('../relex/sample')
 
 @dataclass
