@@ -1,6 +1,6 @@
 """Helpers the bench scripts share: machine description, output folder, tables, timers."""
 from __future__ import annotations
-import os, sys, json, time, platform
+import os, sys, json, time, platform, argparse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,3 +39,18 @@ def ints(s: str) -> list:
     "Comma-separated integers `s` as a list."
     try: return [int(x) for x in str(s).split(',') if x.strip()]
     except ValueError: raise ValueError(f"expected comma-separated integers, got {s!r}") from None
+
+CAUSAL_MODEL_HELP = "causal LM: registry name, folder, or 'tiny' (random, for tests)"
+
+def parser(doc: str, lang: str, lang_help: str) -> argparse.ArgumentParser:
+    "The argument parser of a bench script described by `doc`, with the options every script has: --lang, --out, --note."
+    ap = argparse.ArgumentParser(description=doc.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--lang', default=lang, help=lang_help)
+    ap.add_argument('--out', default='reports/bench', help='output folder')
+    ap.add_argument('--note', default='', help='free-text note stored with the machine description (e.g. concurrent jobs)')
+    return ap
+
+def run_or_exit(fn, *args, **kw):
+    "Call `fn`; bad input (ValueError, FileNotFoundError) ends the script with one `error:` line."
+    try: return fn(*args, **kw)
+    except (ValueError, FileNotFoundError) as e: raise SystemExit(f'error: {e}')

@@ -9,7 +9,7 @@ Each setting trains in a fresh process (so its peak memory is its own) on the sa
     python bench/encoder_training.py --model tiny --limit 8  # a tiny random BERT (tests)
 """
 from __future__ import annotations
-import argparse, json, time, itertools, resource, multiprocessing as mp
+import json, time, itertools, resource, multiprocessing as mp
 from pathlib import Path
 import _common as C
 from relex.core import write_json, provenance
@@ -123,21 +123,17 @@ def figure(res, path):
     return path
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = C.parser(__doc__, 'en', 'training language')
     ap.add_argument('--model', default='minilm', help="encoder: registry name, hub id, folder, or 'tiny' (random, for tests)")
-    ap.add_argument('--lang', default='en', help='training language')
     ap.add_argument('--limit', type=int, default=64, help='training sentences (one epoch)')
     ap.add_argument('--heads', default='cls,entity-start', help='comma-separated heads')
     ap.add_argument('--max-lengths', default='96,192', help='comma-separated max lengths')
     ap.add_argument('--paddings', default='dynamic,max_length', help='dynamic (+ length-grouped batches), dynamic-random and/or max_length (naive)')
     ap.add_argument('--batch-size', type=int, default=16, help='training batch size')
-    ap.add_argument('--out', default='reports/bench', help='output folder')
-    ap.add_argument('--note', default='', help='free-text note stored with the machine description (e.g. concurrent jobs)')
     ap.add_argument('--threads', type=int, default=None, help='torch threads per setting (default: torch decides)')
     ap.add_argument('--no-isolate', action='store_true', help='train in this process (faster; peak memory is then cumulative)')
     a = ap.parse_args(argv)
-    try: bench_encoder(a.model, a.lang, a.limit, a.heads, a.max_lengths, a.paddings, a.batch_size, out=a.out, note=a.note,
-                       threads=a.threads, isolate=not a.no_isolate)
-    except (ValueError, FileNotFoundError) as e: raise SystemExit(f'error: {e}')
+    C.run_or_exit(bench_encoder, a.model, a.lang, a.limit, a.heads, a.max_lengths, a.paddings, a.batch_size, out=a.out, note=a.note,
+                  threads=a.threads, isolate=not a.no_isolate)
 
 if __name__ == '__main__': main()

@@ -10,7 +10,7 @@ a change in machine load hits all of them alike. Speeds are reported as ratios t
     python bench/llm_inference.py --model tiny --limit 3   # a tiny random model (tests)
 """
 from __future__ import annotations
-import argparse, json, time, statistics
+import json, time, statistics
 from pathlib import Path
 import _common as C
 import torch
@@ -145,22 +145,18 @@ def figure(res, path):
     return path
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--model', default='gemma-270m', help="causal LM: registry name, folder, or 'tiny' (random, for tests)")
-    ap.add_argument('--lang', default='en', help='test language')
+    ap = C.parser(__doc__, 'en', 'test language')
+    ap.add_argument('--model', default='gemma-270m', help=C.CAUSAL_MODEL_HELP)
     ap.add_argument('--k', type=int, default=3, help='few-shot exemplars (0 = zero-shot)')
     ap.add_argument('--limit', type=int, default=40, help='first N test items (the claim needs >= 500)')
     ap.add_argument('--settings', default='abcd', help='settings to run, e.g. abcde: ' + '; '.join(f'{k}: {v}' for k, v in SETTINGS.items()))
     ap.add_argument('--batch-size', type=int, default=8, help='batch size of setting b')
     ap.add_argument('--chunk', type=int, default=16, help='items per turn; settings alternate chunk by chunk')
     ap.add_argument('--selection', default='fixed', help='exemplar selection: fixed, stratified or knn')
-    ap.add_argument('--out', default='reports/bench', help='output folder')
     ap.add_argument('--fresh', action='store_true', help='ignore predictions of an earlier interrupted run')
-    ap.add_argument('--note', default='', help='free-text note stored with the machine description (e.g. concurrent jobs)')
     ap.add_argument('--threads', type=int, default=None, help='torch threads (default: torch decides)')
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
-    try: bench_llm(a.model, a.lang, a.k, a.limit, a.settings, a.batch_size, a.chunk, a.selection, out=a.out, resume=not a.fresh, note=a.note)
-    except (ValueError, FileNotFoundError) as e: raise SystemExit(f'error: {e}')
+    C.run_or_exit(bench_llm, a.model, a.lang, a.k, a.limit, a.settings, a.batch_size, a.chunk, a.selection, out=a.out, resume=not a.fresh, note=a.note)
 
 if __name__ == '__main__': main()

@@ -10,7 +10,7 @@ so a one-off cost (the exemplar prefix of setting d) shows as `fixed` and the co
     python bench/scaling.py --model tiny --sizes 1,2,3 --ks 0,1,3   # tests
 """
 from __future__ import annotations
-import argparse, time
+import time
 from pathlib import Path
 import _common as C
 from relex.core import write_json, provenance
@@ -67,17 +67,13 @@ def figure(res, path):
     return path
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--model', default='gemma-270m', help="causal LM: registry name, folder, or 'tiny' (random, for tests)")
-    ap.add_argument('--lang', default='en', help='test language')
+    ap = C.parser(__doc__, 'en', 'test language')
+    ap.add_argument('--model', default='gemma-270m', help=C.CAUSAL_MODEL_HELP)
     ap.add_argument('--sizes', default='2,4,8', help='comma-separated test-set sizes (>= 3 for a trend)')
     ap.add_argument('--ks', default='0,1,3', help='comma-separated numbers of exemplars')
     ap.add_argument('--settings', default='cd', help='settings of bench/llm_inference.py: ' + '; '.join(f'{k}: {v}' for k, v in SETTINGS.items()))
     ap.add_argument('--batch-size', type=int, default=8, help='batch size of setting b')
-    ap.add_argument('--out', default='reports/bench', help='output folder')
-    ap.add_argument('--note', default='', help='free-text note stored with the machine description (e.g. concurrent jobs)')
     a = ap.parse_args(argv)
-    try: bench_scaling(a.model, a.lang, a.sizes, a.ks, a.settings, a.batch_size, a.out, a.note)
-    except (ValueError, FileNotFoundError) as e: raise SystemExit(f'error: {e}')
+    C.run_or_exit(bench_scaling, a.model, a.lang, a.sizes, a.ks, a.settings, a.batch_size, a.out, a.note)
 
 if __name__ == '__main__': main()

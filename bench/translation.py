@@ -8,7 +8,7 @@ English test sentences; plus the share of outputs the validator accepts.
     python bench/translation.py --models tiny-seq2seq --limit 3  # a tiny random Marian model (tests)
 """
 from __future__ import annotations
-import argparse, time
+import time
 from pathlib import Path
 import _common as C
 from relex.core import write_json, provenance
@@ -71,17 +71,13 @@ def figure(res, path):
     return path
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = C.parser(__doc__, 'ro', 'target language')
     ap.add_argument('--models', default='gemma-270m', help="comma-separated: causal LMs, seq2seq MT models, openai:<model>, or 'tiny-seq2seq'")
-    ap.add_argument('--lang', default='ro', help='target language')
     ap.add_argument('--limit', type=int, default=8, help='first N English test sentences')
     ap.add_argument('--batch-sizes', default='1,4,8', help='comma-separated batch sizes (concurrency for openai: endpoints)')
     ap.add_argument('--max-attempts', type=int, default=1, help='translation attempts (1 = no repair loop: raw throughput)')
     ap.add_argument('--max-new-tokens', type=int, default=None, help='generation cap (default: from the sentence length)')
-    ap.add_argument('--out', default='reports/bench', help='output folder')
-    ap.add_argument('--note', default='', help='free-text note stored with the machine description (e.g. concurrent jobs)')
     a = ap.parse_args(argv)
-    try: bench_translation(a.models, a.lang, a.limit, a.batch_sizes, a.max_attempts, a.max_new_tokens, out=a.out, note=a.note)
-    except (ValueError, FileNotFoundError) as e: raise SystemExit(f'error: {e}')
+    C.run_or_exit(bench_translation, a.models, a.lang, a.limit, a.batch_sizes, a.max_attempts, a.max_new_tokens, out=a.out, note=a.note)
 
 if __name__ == '__main__': main()
