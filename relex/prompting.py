@@ -12,12 +12,13 @@ from .core import *
 from .metrics import score, score_task_b, write_run, SUMMARY_KEYS
 
 # %% auto 0
-__all__ = ['LABEL_DEFINITIONS', 'PROMPT_ID', 'LANG_NAMES', 'STRATEGIES', 'system_prompt', 'answer_text', 'build_prompt',
-           'parse_label', 'parse_task_b', 'select_exemplars', 'reference_scores', 'train_tiny_answerer', 'run_name',
+__all__ = ['LABEL_DEFINITIONS', 'PROMPT_ID', 'LANG_NAMES', 'STRATEGIES', 'CONTENT_FREE', 'system_prompt', 'answer_text',
+           'build_prompt', 'parse_label', 'parse_task_b', 'select_exemplars', 'reference_scores', 'train_tiny_answerer',
+           'run_name', 'calibration_scores', 'mark_entities', 'snap_span', 'english_inputs', 'project_entities',
            'prompt_run', 'prompt_cli']
 
 # %% ../nbs/04_prompting.ipynb
-from .models import HFBackend, get_backend, tiny_causal_lm, plain_prompt
+from .models import HFBackend, get_backend, tiny_causal_lm, plain_prompt, model_spec
 import torch
 
 # %% ../nbs/04_prompting.ipynb
@@ -274,24 +275,35 @@ def run_name(model, lang, task, mode, k, selection, scoring, limit=None) -> str:
     shots = f'{k}shot-{selection}' if mode == 'fewshot' else 'zeroshot'
     return f"{model.replace('/', '_').replace(':', '_')}-{lang}-{task}-{shots}-{scoring}" + (f'-n{limit}' if limit else '')
 
-def _check_args(task, mode, k, selection, scoring):
+def _check_args(task, mode, k, selection, scoring, calibrate=False):
     if task not in PROMPT_ID: raise ValueError(f"unknown task {task!r}; choose 'A' or 'B'")
     if mode not in ('zeroshot', 'fewshot'): raise ValueError(f"unknown mode {mode!r}; choose zeroshot or fewshot")
     if mode == 'fewshot' and k < 1: raise ValueError('fewshot needs --k 1 or more')
     if selection not in STRATEGIES: raise ValueError(f"unknown selection {selection!r}; choose one of {', '.join(STRATEGIES)}")
     if scoring not in ('generate', 'labels'): raise ValueError(f"unknown scoring {scoring!r}; choose generate or labels")
     if scoring == 'labels' and task != 'A': raise ValueError('label scoring is for task A; task B needs --scoring generate')
+    if calibrate and scoring != 'labels': raise ValueError('--calibrate adjusts label scores; use it with --scoring labels')
     return k if mode == 'fewshot' else 0
 
 # %% ../nbs/04_prompting.ipynb
-def _predict(backend, task, scoring, prompts):
-    "Raw outputs and parsed predictions of `prompts`."
+CONTENT_FREE = 'Sentence: <e1>N/A</e1> and <e2>N/A</e2>.'
+
+def calibration_scores(backend, prompt: list) -> list:
+    "Label scores of a content-free sentence after `prompt`'s instructions and exemplars (computed once per exemplar block)."
+    cache = backend.__dict__.setdefault('_calibration', {})
+    key = json.dumps(prompt[:-1], ensure_ascii=False)
+    if key not in cache: cache[key] = backend.score_candidates(prompt[:-1] + [dict(role='user', content=CONTENT_FREE)], LABELS)
+    return cache[key]
+
+def _predict(backend, task, scoring, prompts, calibrate: bool = False):
+    "Raw outputs and parsed predictions of `prompts` (label scores divided by the content-free ones if `calibrate`)."
     if scoring == 'labels':
         if not hasattr(backend, 'score_candidates'):
             raise ValueError(f'label scoring needs an in-process model (HFBackend); {backend.name} can only generate')
         raws = []
         for p in prompts:
-            s = backend.score_candidates(p, LABELS)
+            cal = calibration_scores(backend, p) if calibrate else [0.] * len(LABELS)
+            s = [a - b for a, b in zip(backend.score_candidates(p, LABELS), cal)]
             raws.append(LABELS[max(range(len(LABELS)), key=s.__getitem__)])
     else:
         kw = dict(max_new_tokens=16, stop='\n') if task == 'A' else dict(max_new_tokens=64, stop='}')
@@ -300,17 +312,90 @@ def _predict(backend, task, scoring, prompts):
     return raws, [(parse_label if task == 'A' else parse_task_b)(r) for r in raws]
 
 # %% ../nbs/04_prompting.ipynb
+def mark_entities(text: str, e1: str, e2: str) -> str|None:
+    "`text` with `<e1>`/`<e2>` around the first whole-word, case-insensitive occurrences of `e1` and `e2`; None if one is missing or they overlap."
+    spans = []
+    for s in (e1, e2):
+        m = re.search(rf'(?<!\w){re.escape(s.strip())}(?!\w)', text, re.I) if isinstance(s, str) and s.strip() else None
+        if m is None: return None
+        spans.append(m.span())
+    (a1, b1), (a2, b2) = spans
+    if a1 < b2 and a2 < b1: return None
+    out, pos = '', 0
+    for (a, b), n in sorted(zip(spans, (1, 2))):
+        out += text[pos:a] + f'<e{n}>' + text[a:b] + f'</e{n}>'; pos = b
+    return out + text[pos:]
+
+# %% ../nbs/04_prompting.ipynb
+_EDGE = '.,;:!?"\'()[]«»„“”'
+
+def snap_span(phrase: str, sentence: str, min_sim: float = 0.3) -> str|None:
+    "The word span of `sentence` whose character trigrams are most like `phrase`'s (diacritics ignored), or None below `min_sim`."
+    from relex.translate import trigram_sim
+    if not isinstance(phrase, str) or not phrase.strip(): return None
+    ws, n = list(re.finditer(r'\S+', sentence)), len(phrase.split())
+    best, arg = min_sim, None
+    for i in range(len(ws)):
+        for j in range(i, min(len(ws), i + n + 2)):
+            span = sentence[ws[i].start():ws[j].end()].strip(_EDGE)
+            if span and (sim := trigram_sim(phrase, span)) > best: best, arg = sim, span
+    return arg
+
+# %% ../nbs/04_prompting.ipynb
+def english_inputs(chunk: list, task: str, translator, cache, max_attempts: int = 2) -> dict:
+    "id → the English `Example` to predict on, for the items of `chunk` whose translation is usable."
+    from relex.translate import translate_examples
+    src = chunk if task == 'A' else [Example(e.id, e.lang, e.plain, e.label) for e in chunk]
+    out = {}
+    for e, r in zip(chunk, translate_examples(src, translator, 'en', cache, max_attempts=max_attempts, batch_size=len(src))):
+        try: out[e.id] = Example.make(e.id, 'en', r['translation'], e.label) if task == 'A' else Example(e.id, 'en', r['translation'], e.label)
+        except MarkerError: continue  # markers lost, doubled or nested: predict on the original sentence
+        if not out[e.id].plain.strip(): del out[e.id]
+    return out
+
+def project_entities(chunk: list, inputs: dict, preds: dict, translator, cache, max_attempts: int = 2) -> dict:
+    "Task-B predictions made on English `inputs`, with e1/e2 mapped onto the source sentences of `chunk`."
+    from relex.translate import translate_examples
+    marked = {}
+    for e in chunk:
+        p, x = preds.get(e.id), inputs[e.id]
+        if p and x.lang != e.lang and (m := mark_entities(x.plain, p['e1'], p['e2'])): marked[e.id] = Example.make(e.id, 'en', m)
+    back = {r['id']: r for r in translate_examples(list(marked.values()), translator, chunk[0].lang, cache, max_attempts=max_attempts,
+                                                   batch_size=max(1, len(marked)))} if marked else {}
+    out = dict(preds)
+    for e in chunk:
+        p = preds.get(e.id)
+        if not p or inputs[e.id].lang == e.lang: continue
+        try: m = parse_markers(back[e.id]['translation'], e.id, nested_ok=True) if e.id in back else None
+        except MarkerError: m = None
+        src_e1, src_e2 = (m.e1, m.e2) if m else (p['e1'], p['e2'])  # no usable back-translation: names and numbers may still match
+        out[e.id] = dict(p, e1=snap_span(src_e1, e.plain), e2=snap_span(src_e2, e.plain), e1_en=p['e1'], e2_en=p['e2'])
+    return out
+
+# %% ../nbs/04_prompting.ipynb
+def _translator(translate, model, be, batch_size):
+    "The backend translating for translate-test: `same` (or the prompting model's name) reuses `be`."
+    if translate is None or not isinstance(translate, str): return translate
+    if translate in ('same', model) and be is not None: return be
+    from relex.translate import translation_backend
+    return translation_backend(translate, 'en', batch_size)
+
 def prompt_run(model='gemma-270m', lang='en', task='A', mode='zeroshot', k=0, selection='fixed', scoring='generate',
-               limit=None, seed=42, batch_size=8, out_dir='runs/prompt', root=None, resume=True, backend=None) -> dict:
-    "Run one prompting setting on the test split, appending predictions, and write its scored run; the metrics."
+               limit=None, seed=42, batch_size=8, out_dir='runs/prompt', root=None, resume=True, backend=None,
+               translate=None, translate_attempts: int = 2, calibrate: bool = False) -> dict:
+    "Run one prompting setting on the test split (translate-test into English with `translate`), appending predictions, and write its scored run; the metrics."
     from tqdm.auto import tqdm
     from relex.data import load_examples, data_root
-    k = _check_args(task, mode, k, selection, scoring)
+    from relex.translate import PROMPT_ID as MT_PROMPT_ID
+    k = _check_args(task, mode, k, selection, scoring, calibrate)
+    if translate is not None and lang == 'en': raise ValueError('translate-test reads a non-English test set in English; drop --translate for --lang en')
+    if isinstance(translate, str) and translate not in ('same', model) and ':' not in translate: model_spec(translate)  # fail before any loading
     root = data_root(root)
     test = load_examples('test', lang, root)[:limit or None]
-    pool = load_examples('train', lang, root) if k else []
-    out = Path(out_dir)/run_name(model, lang, task, mode, k, selection, scoring, limit)
-    pid = f"{PROMPT_ID[task]}/{mode}-k{k}-{selection if k else 'none'}"
+    pools = {l: load_examples('train', l, root) if k else [] for l in {lang, 'en' if translate is not None else lang}}
+    tt_name = translate if isinstance(translate, str) or translate is None else getattr(translate, 'name', 'translator')
+    out = Path(out_dir)/(run_name(model, lang, task, mode, k, selection, scoring, limit) + ('-cal' if calibrate else '') + ('-tt' if translate is not None else ''))
+    pid = f"{PROMPT_ID[task]}/{mode}-k{k}-{selection if k else 'none'}" + ('+cal' if calibrate else '') + (f"+tt:{tt_name}:{MT_PROMPT_ID}" if translate is not None else '')
     pred_path = out/'predictions.jsonl'
     if pred_path.exists() and not resume: pred_path.unlink()
     done = {r['id']: r for r in read_jsonl(pred_path) if r.get('prompt_id') == pid} if pred_path.exists() else {}
@@ -318,26 +403,35 @@ def prompt_run(model='gemma-270m', lang='en', task='A', mode='zeroshot', k=0, se
     write_json(out/'prompts.json', dict(prompt_id=pid, task=task, lang=lang, system=system_prompt(task, lang),
                                         user_template='Sentence: {text}' if task == 'A' else 'Sentence: {plain}',
                                         answer_format=answer_text(test[0], task) if test else None,
-                                        example=build_prompt(test[0], task, select_exemplars(test[0], pool, k, selection, seed), lang) if test else None))
+                                        example=build_prompt(test[0], task, select_exemplars(test[0], pools[lang], k, selection, seed), lang) if test else None))
     be = backend or (get_backend(model, batch_size=batch_size) if todo else None)
+    tr = _translator(translate, model, be, batch_size) if todo else None
     t0 = time.time()
     for i in tqdm(range(0, len(todo), batch_size), desc=out.name, disable=not todo):
         chunk = todo[i:i + batch_size]
-        prompts = [build_prompt(e, task, select_exemplars(e, pool, k, selection, seed), lang) for e in chunk]
         ts = time.time()
-        raws, preds = _predict(be, task, scoring, prompts)
+        inputs = {e.id: e for e in chunk} | (english_inputs(chunk, task, tr, out/'translations.jsonl', translate_attempts) if tr else {})
+        xs = [inputs[e.id] for e in chunk]
+        prompts = [build_prompt(x, task, select_exemplars(x, pools[x.lang], k, selection, seed), x.lang) for x in xs]
+        raws, preds = _predict(be, task, scoring, prompts, calibrate)
+        if tr and task == 'B':
+            proj = project_entities(chunk, inputs, dict(zip([e.id for e in chunk], preds)), tr, out/'projections.jsonl', translate_attempts)
+            preds = [proj[e.id] for e in chunk]
         dt = (time.time() - ts) / len(chunk)
         recs = [dict(id=e.id, lang=lang, gold=e.label if task == 'A' else json.loads(answer_text(e, 'B')), prediction=p, raw=r,
-                     prompt_id=pid, seconds=round(dt, 4)) for e, p, r in zip(chunk, preds, raws)]
+                     prompt_id=pid, seconds=round(dt, 4), **(dict(via=x.lang, input=x.text) if tr else {}))
+                for e, x, p, r in zip(chunk, xs, preds, raws)]
         append_jsonl(pred_path, recs); done.update({r['id']: r for r in recs})
     recs = [done[e.id] for e in test]
     preds = {r['id']: r['prediction'] for r in recs}
     report = score({e.id: e.label for e in test}, preds) if task == 'A' else score_task_b(test, preds)
     secs = sum(r['seconds'] for r in recs)
     params = dict(model=model, lang=lang, task=task, mode=mode, k=k, selection=selection, scoring=scoring, limit=limit,
-                  seed=seed, batch_size=batch_size, prompt_id=pid, prompt_ids=PROMPT_ID, data=root.describe())
+                  seed=seed, batch_size=batch_size, prompt_id=pid, prompt_ids=PROMPT_ID, data=root.describe(),
+                  calibrate=calibrate, translate=tt_name, translate_attempts=translate_attempts if translate is not None else None)
+    extra = dict(translated=sum(r.get('via') == 'en' for r in recs)) if translate is not None else {}
     write_run(out, recs, report, params, test, examples_per_s=len(recs) / secs if secs else None,
-              wall_time_s=time.time() - t0, items_this_call=len(todo))
+              wall_time_s=time.time() - t0, items_this_call=len(todo), **extra)
     return json.loads((out/'metrics.json').read_text())
 
 # %% ../nbs/04_prompting.ipynb
@@ -353,9 +447,13 @@ def prompt_cli(model: str = 'gemma-270m',  # registry name, hub id, local folder
                seed: int = 42,  # seed of the exemplar selection
                batch_size: int = 8,  # items per batch (and per append to predictions.jsonl)
                out_dir: str = 'runs/prompt',  # runs go to out_dir/<setting>/
-               root: str = None):  # data folder (default: $RELEX_DATA, user cache, shipped sample)
+               root: str = None,  # data folder (default: $RELEX_DATA, user cache, shipped sample)
+               translate: str = None,  # translate-test: read the test sentences in English, translated by this model (`same`, a registry name, openai:<model>)
+               translate_attempts: int = 2,  # translation attempts per sentence in translate-test (repairs included)
+               calibrate: bool = False):  # label scoring: subtract each label's score on a content-free sentence
     "Zero/few-shot LLM relation extraction on the test split, scored and written as a run."
-    m = prompt_run(model, lang, task, mode, k, selection, scoring, limit, seed, batch_size, out_dir, root)
+    m = prompt_run(model, lang, task, mode, k, selection, scoring, limit, seed, batch_size, out_dir, root,
+                   translate=translate, translate_attempts=translate_attempts, calibrate=calibrate)
     keys = SUMMARY_KEYS if task == 'A' else ('exact', 'exact_strict', 'relation', 'entities', 'entities_strict', 'invalid_rate', 'n')
     print(json.dumps({k: m['report'][k] for k in keys if k in m['report']} |
                      {k: m['provenance'][k] for k in ('examples_per_s', 'wall_time_s')}))

@@ -218,6 +218,10 @@ def read_paper_results(path) -> pd.DataFrame:
 METRICS_A = ('official', 'coarse', 'dir_invalid', 'directional19', 'accuracy', 'invalid_rate')
 METRICS_B = ('exact', 'relation', 'entities', 'exact_strict', 'entities_strict')
 
+def _variant(p: dict) -> str|None:
+    "How a prompting run departs from the plain setting: translate-test and/or calibrated label scoring."
+    return ' '.join(v for v, on in (('translate-test', p.get('translate')), ('calibrated', p.get('calibrate'))) if on) or None
+
 def _run_row(path):
     m = json.loads(Path(path).read_text())
     prov, exp = m.get('provenance', {}), m.get('experiment') or {}
@@ -229,7 +233,7 @@ def _run_row(path):
         mode = mode or infer_mode(p.get('model', 'majority'), p.get('k') or 0)
     rep = m.get('report', {})
     row = dict(run='/'.join(filter(None, [p.get('name'), exp.get('part')])) or Path(path).parent.name, model=p.get('model'), lang=p.get('lang'), task=p.get('task', 'A'),
-               mode=mode, k=int(p.get('k') or 0), encoder_mode=enc, seed=p.get('seed'), limit=p.get('limit'),
+               mode=mode, k=int(p.get('k') or 0), encoder_mode=enc, variant=_variant(p), seed=p.get('seed'), limit=p.get('limit'),
                n=m.get('n', rep.get('n')))
     row |= {k: m.get(k, rep.get(k)) for k in METRICS_A + METRICS_B}
     wall = prov.get('wall_time_s') or exp.get('wall_time_s')  # the stage's own time (a resumed run's is the first run's)
@@ -245,12 +249,12 @@ def collect_runs(*dirs) -> pd.DataFrame:
     return pd.DataFrame(rows).dropna(axis=1, how='all') if rows else pd.DataFrame()
 
 # %% ../nbs/07_report.ipynb
-def setting(mode, k=0, encoder_mode=None) -> str:
-    "Readable name of an experiment setting, e.g. `3-shot` or `encoder multilingual`."
+def setting(mode, k=0, encoder_mode=None, variant=None) -> str:
+    "Readable name of an experiment setting, e.g. `3-shot`, `3-shot translate-test` or `encoder multilingual`."
     k = 0 if pd.isna(k) else int(k)
     names = {'zeroshot': 'zero-shot', 'fewshot': f'{k}-shot', 'qlora': 'QLoRA', 'baseline': 'baseline'}
     if mode == 'encoder': return 'encoder' + (f' {encoder_mode}' if isinstance(encoder_mode, str) and encoder_mode else '')
-    return names.get(mode, str(mode))
+    return names.get(mode, str(mode)) + (f' {variant}' if isinstance(variant, str) and variant else '')
 
 def primary_metric(mode) -> str:
     "The macro-F1 kind the study reports for `mode`: `dir_invalid` for prompting, `coarse` otherwise."
@@ -261,7 +265,7 @@ _KEY = ['task', 'model', 'setting', 'lang']
 # %% ../nbs/07_report.ipynb
 def comparison_table(runs: pd.DataFrame, paper: pd.DataFrame = None) -> pd.DataFrame:
     "Our runs beside the published numbers, metric kind by metric kind."
-    ours = runs.assign(setting=[setting(r["mode"], r["k"], r.get("encoder_mode")) for _, r in runs.iterrows()]) if len(runs) else pd.DataFrame(columns=_KEY + ['run'])
+    ours = runs.assign(setting=[setting(r["mode"], r["k"], r.get("encoder_mode"), r.get("variant")) for _, r in runs.iterrows()]) if len(runs) else pd.DataFrame(columns=_KEY + ['run'])
     kinds = [k for k in (*METRICS_A[:5], *METRICS_B[:3]) if k in ours]
     if paper is not None and len(paper):
         pp = paper.assign(setting=[setting(r["mode"], r["k"], r["encoder_mode"]) for _, r in paper.iterrows()])

@@ -48,27 +48,36 @@ SHOTS = {'ro': [
     ('A <e1>letter</e1> about the <e2>strike</e2> was sent to every worker.',
      'O <e1>scrisoare</e1> despre <e2>grevă</e2> a fost trimisă fiecărui muncitor.')]}
 
-def _rules(name):
-    return (f"Translate the English sentence into {name}. The English sentence marks two entities with <e1>...</e1> and "
+def _rules(name, src_name='English', marked=True):
+    if not marked: return f"Translate the {src_name} sentence into {name}. Write only the translated sentence, on one line."
+    an = 'an' if src_name[0] in 'AEIOU' else 'a'
+    return (f"Translate the {src_name} sentence into {name}. The {src_name} sentence marks two entities with <e1>...</e1> and "
             f"<e2>...</e2>. Put the same markers, exactly once each, around the {name} words that translate the marked "
-            f"English words; never put one marked entity inside the other. Translate the entities too: keep an English "
+            f"{src_name} words; never put one marked entity inside the other. Translate the entities too: keep {an} {src_name} "
             f"word only if it is a name or a number. Write only the translated sentence, on one line.")
+
+def _shots(source, lang, marked):
+    "Worked pairs for `source` → `lang` (the English pairs reversed when translating into English); markers dropped if not `marked`."
+    pairs = SHOTS.get(lang, []) if source == 'en' else [(t, s) for s, t in SHOTS.get(source, [])] if lang == 'en' else []
+    return pairs if marked else [(strip_markers(a), strip_markers(b)) for a, b in pairs]
 
 def _feedback(prev, issues):
     return (f"A previous translation was: {prev}\nIt has these problems: " +
             '; '.join(i.message for i in issues) + ". Translate again and fix them.")
 
 # %% ../nbs/03_translate.ipynb
-def translation_prompt(src: str, lang: str = 'ro', chat: bool = True, prev: str = None, issues: list = None):
-    "Prompt translating `src` into `lang`: chat messages if `chat`, else a completion string; repair feedback when `issues`."
-    name = LANGS[check_lang(lang)]['name']
-    shots, note = SHOTS.get(lang, []), _feedback(prev, issues) if issues else None
+def translation_prompt(src: str, lang: str = 'ro', chat: bool = True, prev: str = None, issues: list = None, source: str = 'en'):
+    "Prompt translating `src` from `source` into `lang`: chat messages if `chat`, else a completion string; repair feedback when `issues`."
+    name, src_name = LANGS[check_lang(lang)]['name'], LANGS[check_lang(source)]['name']
+    if source == lang: raise ValueError(f"source and target language are both {lang!r}")
+    marked = '<e1>' in src or '<e2>' in src
+    shots, note = _shots(source, lang, marked), _feedback(prev, issues) if issues else None
     if chat:
-        msgs = [{'role': 'system', 'content': _rules(name)}]
+        msgs = [{'role': 'system', 'content': _rules(name, src_name, marked)}]
         for en, tr in shots: msgs += [{'role': 'user', 'content': en}, {'role': 'assistant', 'content': tr}]
         return msgs + [{'role': 'user', 'content': src + (f'\n\n{note}' if note else '')}]
-    head = _rules(name) + (f'\n{note}' if note else '')
-    return head + '\n\n' + ''.join(f'English: {en}\n{name}: {tr}\n\n' for en, tr in shots) + f'English: {src}\n{name}:'
+    head = _rules(name, src_name, marked) + (f'\n{note}' if note else '')
+    return head + '\n\n' + ''.join(f'{src_name}: {en}\n{name}: {tr}\n\n' for en, tr in shots) + f'{src_name}: {src}\n{name}:'
 
 # %% ../nbs/03_translate.ipynb
 def clean_output(raw: str, lang: str = 'ro') -> str:
@@ -384,8 +393,8 @@ def _script_share(text, script):
 
 def _language_issues(src, plain, lang):
     out, toks = [], [w.lower() for w in _WORD_RE.findall(plain)]
-    if lang != 'en' and fold(plain).strip() == fold(src.plain).strip():
-        out.append(Issue('wrong_language', 'the output is the English sentence, copied'))
+    if fold(plain).strip() == fold(src.plain).strip():
+        out.append(Issue('wrong_language', 'the output is the source sentence, copied'))
     elif lang != 'en' and toks and sum(t in EN_MARKERS for t in toks) >= max(2, 0.15 * len(toks)):
         out.append(Issue('wrong_language', f"{sum(t in EN_MARKERS for t in toks)} of {len(toks)} words are English function words"))
     if (sh := _script_share(plain, LANGS[lang]['script'])) < 0.5:
@@ -396,18 +405,20 @@ def _language_issues(src, plain, lang):
         if re.search('[şţŞŢ]', plain): out.append(Issue('cedilla_diacritics', 'uses ş/ţ (cedilla) instead of ș/ț (comma below)'))
     r = len(plain) / max(len(src.plain), 1)
     if not 0.5 <= r <= 2.0:
-        out.append(Issue('length_ratio', f"{r:.2f}× the English length", severity='error' if not 0.3 <= r <= 3 else None))
+        out.append(Issue('length_ratio', f"{r:.2f}× the source length", severity='error' if not 0.3 <= r <= 3 else None))
     return out
 
 # %% ../nbs/03_translate.ipynb
 def validate_pair(src: Example, tgt_text: str, target_lang: str = 'ro', aligner: Aligner = None) -> list:
-    "Issues of the translation `tgt_text` of English example `src` into `target_lang`."
+    "Issues of the translation `tgt_text` of example `src` into `target_lang` (entity checks when `src` is English)."
     check_lang(target_lang)
     if not (tgt_text or '').strip(): return [Issue('empty_output', 'the translation is empty')]
-    al = aligner if aligner is not None else default_aligner(target_lang)
+    if not re.search(r'</?e[12]>', src.text):  # an unmarked sentence (task B input) must stay unmarked
+        bad = re.search(r'</?e[12]>', tgt_text)
+        return ([Issue('marker_format', 'markers in the translation of an unmarked sentence')] if bad else []) + _language_issues(src, tgt_text, target_lang)
     m, out = _marker_issues(tgt_text)
     out += _language_issues(src, strip_markers(tgt_text), target_lang)
-    if m is not None: out += _entity_issues(src, m, target_lang, al)
+    if m is not None and src.lang == 'en': out += _entity_issues(src, m, target_lang, aligner if aligner is not None else default_aligner(target_lang))
     return out
 
 # %% ../nbs/03_translate.ipynb
@@ -453,7 +464,7 @@ def _rank(issues): return (sum(i.severity == 'error' for i in issues), sum(i.sev
 def _prompt_for(backend, ex, lang, prev=None, issues=None):
     if not getattr(backend, 'instructable', True): return ex.text
     chat = not isinstance(backend, HFBackend) or backend.has_chat_template
-    return translation_prompt(ex.text, lang, chat, prev, issues)
+    return translation_prompt(ex.text, lang, chat, prev, issues, source=ex.lang)
 
 def _prompt_id(backend): return PROMPT_ID if getattr(backend, 'instructable', True) else 'seq2seq-markers-v1'
 
@@ -478,19 +489,21 @@ def _translate_chunk(chunk, backend, lang, max_attempts, max_new_tokens, al):
 
 def _record(e, attempts, backend, lang):
     best = min(attempts, key=lambda a: _rank(a['issues']))
-    return dict(id=e.id, model=backend.name, prompt_id=_prompt_id(backend), lang=lang, source=e.text, label=e.label,
+    return dict(id=e.id, model=backend.name, prompt_id=_prompt_id(backend), lang=lang, source_lang=e.lang, source=e.text, label=e.label,
                 translation=best['output'], verdict=verdict(best['issues']), issues=[i.to_dict() for i in best['issues']],
                 attempts=len(attempts), history=[dict(output=a['output'], raw=a['raw'], issues=[i.type for i in a['issues']]) for a in attempts])
 
 # %% ../nbs/03_translate.ipynb
 def translate_examples(examples, backend, target_lang: str = 'ro', cache=None, limit: int = None, ids=None,
                        max_attempts: int = 3, batch_size: int = 8, max_new_tokens: int = None, aligner=None) -> list:
-    "Translate `examples` with `backend`, validating and repairing, resuming from and appending to the JSONL `cache`."
+    "Translate `examples` (any language relex knows) with `backend`, validating and repairing, resuming from and appending to the JSONL `cache`."
     from tqdm.auto import tqdm
     check_lang(target_lang)
     if max_attempts < 1: raise ValueError('max_attempts must be at least 1')
     exs = [e for e in examples if ids is None or e.id in set(ids)][:limit]
-    al = aligner if aligner is not None else default_aligner(target_lang)
+    if not getattr(backend, 'instructable', True) and any(e.lang != 'en' for e in exs):
+        raise ValueError(f"the seq2seq backend {backend.name} translates from English; use an LLM backend for other source languages")
+    al = aligner if aligner is not None or all(e.lang != 'en' for e in exs) else default_aligner(target_lang)
     key = lambda id: cache_key(id, backend.name, _prompt_id(backend), target_lang)
     done = {}
     if cache and Path(cache).exists():

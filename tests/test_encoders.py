@@ -146,3 +146,24 @@ def test_cli_reports_one_line_errors_and_runs(tiny, tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'run written to' in r.stdout and json.loads((tmp_path/'run'/'metrics.json').read_text())['n'] == 16
+
+
+def test_cli_resumes_after_a_kill(tiny, tmp_path):
+    "SIGKILL once the first epoch checkpoint is on disk, then `--resume`: training ends with every epoch, the first one not redone."
+    import signal, time
+    run = tmp_path/'run'
+    cmd = ['relex', 'encoder', '--model', tiny, '--epochs', '4', '--limit', '400', '--batch_size', '4', '--out_dir', str(run)]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    ckpts = run/'classifier'/'checkpoints'
+    while p.poll() is None and not any((c/'trainer_state.json').exists() for c in ckpts.glob('checkpoint-*')): time.sleep(0.05)
+    os.killpg(p.pid, signal.SIGKILL); p.wait()
+    assert not (run/'metrics.json').exists(), 'the run finished before it could be killed'
+    first = min(ckpts.glob('checkpoint-*'), key=lambda c: int(c.name.split('-')[1]))
+    time.sleep(0.5)  # let a half-written second checkpoint (if any) stay as it was
+    stamp = (first/'trainer_state.json').stat().st_mtime_ns
+    r = subprocess.run(cmd + ['--resume'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = json.loads((run/'metrics.json').read_text())
+    assert [e for e, _ in m['provenance']['dev_by_epoch']] == [1.0, 2.0, 3.0, 4.0]
+    assert m['n'] == 400 and len(read_jsonl(run/'predictions.jsonl')) == 400
+    assert not first.exists() or (first/'trainer_state.json').stat().st_mtime_ns == stamp  # kept or rotated out, never rewritten

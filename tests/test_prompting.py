@@ -158,6 +158,9 @@ def test_resume_after_kill(tmp_path):
     (['--mode', 'fewshot'], 'fewshot needs --k 1 or more'),
     (['--selection', 'random', '--mode', 'fewshot', '--k', '1'], "unknown selection 'random'"),
     (['--task', 'C'], "unknown task 'C'"),
+    (['--calibrate'], 'use it with --scoring labels'),
+    (['--lang', 'en', '--translate', 'same'], 'translate-test reads a non-English test set'),
+    (['--lang', 'ro', '--translate', 'no-such-model', '--limit', '1'], "unknown model 'no-such-model'"),
 ])
 def test_cli_bad_arguments_are_one_line(args, msg, tmp_path):
     r = subprocess.run(['relex', 'prompt', *args, '--out_dir', str(tmp_path)], capture_output=True, text=True)
