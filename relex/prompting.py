@@ -12,10 +12,10 @@ from .core import *
 from .metrics import score, score_task_b, write_run, SUMMARY_KEYS
 
 # %% auto 0
-__all__ = ['LABEL_DEFINITIONS', 'PROMPT_ID', 'LANG_NAMES', 'STRATEGIES', 'CONTENT_FREE', 'system_prompt', 'answer_text',
-           'build_prompt', 'parse_label', 'parse_task_b', 'select_exemplars', 'reference_scores', 'train_tiny_answerer',
-           'run_name', 'calibration_scores', 'mark_entities', 'snap_span', 'english_inputs', 'project_entities',
-           'prompt_run', 'prompt_cli']
+__all__ = ['LABEL_DEFINITIONS', 'PROMPT_ID', 'SHORT_PROMPT_ID', 'PROMPT_STYLES', 'LANG_NAMES', 'STRATEGIES', 'CONTENT_FREE',
+           'system_prompt', 'short_prompt', 'prompt_id', 'answer_text', 'build_prompt', 'parse_label', 'parse_task_b',
+           'select_exemplars', 'reference_scores', 'train_tiny_answerer', 'run_name', 'calibration_scores',
+           'mark_entities', 'snap_span', 'english_inputs', 'project_entities', 'prompt_run', 'prompt_cli']
 
 # %% ../nbs/04_prompting.ipynb
 from .models import HFBackend, get_backend, tiny_causal_lm, plain_prompt, model_spec
@@ -35,6 +35,8 @@ LABEL_DEFINITIONS = {
     'Other': 'none of the nine relations above holds between the two entities',
 }
 PROMPT_ID = {'A': 'relex-A-v1', 'B': 'relex-B-v1'}  # bump when a template below changes
+SHORT_PROMPT_ID = {'A': 'relex-A-short-v1', 'B': 'relex-B-short-v1'}  # the fine-tuning prompts; bump likewise
+PROMPT_STYLES = ('full', 'short')
 LANG_NAMES = {'en': 'English', 'ro': 'Romanian'}
 
 # %% ../nbs/04_prompting.ipynb
@@ -57,6 +59,19 @@ def system_prompt(task: str = 'A', lang: str = 'en') -> str:
                    'and e2, and answer with one line of JSON: {"e1": "<entity 1 text>", "e2": "<entity 2 text>", '
                    '"relation": "<label>"}, where <label> is one of: ' + ', '.join(LABELS) + '.')
 
+def short_prompt(task: str = 'A') -> str:
+    "The one-line instruction of `task` that fine-tuned models see: the 10 relation names, no definitions."
+    if task not in PROMPT_ID: raise ValueError(f"unknown task {task!r}; choose 'A' or 'B'")
+    names = ', '.join(COARSE_LABELS)
+    if task == 'A': return f"Relation between <e1> and <e2>, one of: {names}. Answer X(e1,e2), X(e2,e1) or Other."
+    return (f"Find entities e1 and e2 (e1 first) and their relation, one of: {names}. "
+            'Answer {"e1": ..., "e2": ..., "relation": X(e1,e2), X(e2,e1) or Other}.')
+
+def prompt_id(task: str = 'A', style: str = 'full') -> str:
+    "The version id of the `task` prompt in `style` (full: definitions, for prompting; short: for fine-tuning)."
+    if style not in PROMPT_STYLES: raise ValueError(f"unknown prompt {style!r}; choose one of {', '.join(PROMPT_STYLES)}")
+    return (PROMPT_ID if style == 'full' else SHORT_PROMPT_ID)[task]
+
 # %% ../nbs/04_prompting.ipynb
 def answer_text(example, task: str = 'A') -> str:
     "The gold answer a model should produce for `example` in `task` (what QLoRA trains on)."
@@ -66,9 +81,10 @@ def answer_text(example, task: str = 'A') -> str:
 
 def _user(example, task): return f"Sentence: {example.text if task == 'A' else example.plain}"
 
-def build_prompt(example, task: str = 'A', exemplars=(), lang: str = None) -> list:
-    "Chat messages asking for the `task` answer of `example`, after the few-shot `exemplars`."
-    msgs = [dict(role='system', content=system_prompt(task, lang or example.lang))]
+def build_prompt(example, task: str = 'A', exemplars=(), lang: str = None, style: str = 'full') -> list:
+    "Chat messages asking for the `task` answer of `example`, after the few-shot `exemplars`, with `style` instructions."
+    prompt_id(task, style)
+    msgs = [dict(role='system', content=system_prompt(task, lang or example.lang) if style == 'full' else short_prompt(task))]
     for x in exemplars: msgs += [dict(role='user', content=_user(x, task)), dict(role='assistant', content=answer_text(x, task))]
     return msgs + [dict(role='user', content=_user(example, task))]
 
@@ -382,28 +398,31 @@ def _translator(translate, model, be, batch_size):
 
 def prompt_run(model='gemma-270m', lang='en', task='A', mode='zeroshot', k=0, selection='fixed', scoring='generate',
                limit=None, seed=42, batch_size=8, out_dir='runs/prompt', root=None, resume=True, backend=None,
-               translate=None, translate_attempts: int = 2, calibrate: bool = False) -> dict:
+               translate=None, translate_attempts: int = 2, calibrate: bool = False, prompt: str = 'full') -> dict:
     "Run one prompting setting on the test split (translate-test into English with `translate`), appending predictions, and write its scored run; the metrics."
     from tqdm.auto import tqdm
     from relex.data import load_examples, data_root
     from relex.translate import PROMPT_ID as MT_PROMPT_ID
     k = _check_args(task, mode, k, selection, scoring, calibrate)
+    prompt_id(task, prompt)
     if translate is not None and lang == 'en': raise ValueError('translate-test reads a non-English test set in English; drop --translate for --lang en')
     if isinstance(translate, str) and translate not in ('same', model) and ':' not in translate: model_spec(translate)  # fail before any loading
     root = data_root(root)
     test = load_examples('test', lang, root)[:limit or None]
     pools = {l: load_examples('train', l, root) if k else [] for l in {lang, 'en' if translate is not None else lang}}
     tt_name = translate if isinstance(translate, str) or translate is None else getattr(translate, 'name', 'translator')
-    out = Path(out_dir)/(run_name(model, lang, task, mode, k, selection, scoring, limit) + ('-cal' if calibrate else '') + ('-tt' if translate is not None else ''))
-    pid = f"{PROMPT_ID[task]}/{mode}-k{k}-{selection if k else 'none'}" + ('+cal' if calibrate else '') + (f"+tt:{tt_name}:{MT_PROMPT_ID}" if translate is not None else '')
+    out = Path(out_dir)/(run_name(model, lang, task, mode, k, selection, scoring, limit) + ('-short' if prompt == 'short' else '')
+                         + ('-cal' if calibrate else '') + ('-tt' if translate is not None else ''))
+    pid = f"{prompt_id(task, prompt)}/{mode}-k{k}-{selection if k else 'none'}" + ('+cal' if calibrate else '') + (f"+tt:{tt_name}:{MT_PROMPT_ID}" if translate is not None else '')
     pred_path = out/'predictions.jsonl'
     if pred_path.exists() and not resume: pred_path.unlink()
     done = {r['id']: r for r in read_jsonl(pred_path) if r.get('prompt_id') == pid} if pred_path.exists() else {}
     todo = [e for e in test if e.id not in done]
-    write_json(out/'prompts.json', dict(prompt_id=pid, task=task, lang=lang, system=system_prompt(task, lang),
+    render = lambda x: build_prompt(x, task, select_exemplars(x, pools[x.lang], k, selection, seed), x.lang, prompt)
+    write_json(out/'prompts.json', dict(prompt_id=pid, task=task, lang=lang, system=render(test[0])[0]['content'] if test else None,
                                         user_template='Sentence: {text}' if task == 'A' else 'Sentence: {plain}',
                                         answer_format=answer_text(test[0], task) if test else None,
-                                        example=build_prompt(test[0], task, select_exemplars(test[0], pools[lang], k, selection, seed), lang) if test else None))
+                                        example=render(test[0]) if test else None))
     be = backend or (get_backend(model, batch_size=batch_size) if todo else None)
     tr = _translator(translate, model, be, batch_size) if todo else None
     t0 = time.time()
@@ -412,7 +431,7 @@ def prompt_run(model='gemma-270m', lang='en', task='A', mode='zeroshot', k=0, se
         ts = time.time()
         inputs = {e.id: e for e in chunk} | (english_inputs(chunk, task, tr, out/'translations.jsonl', translate_attempts) if tr else {})
         xs = [inputs[e.id] for e in chunk]
-        prompts = [build_prompt(x, task, select_exemplars(x, pools[x.lang], k, selection, seed), x.lang) for x in xs]
+        prompts = [render(x) for x in xs]
         raws, preds = _predict(be, task, scoring, prompts, calibrate)
         if tr and task == 'B':
             proj = project_entities(chunk, inputs, dict(zip([e.id for e in chunk], preds)), tr, out/'projections.jsonl', translate_attempts)
@@ -428,7 +447,7 @@ def prompt_run(model='gemma-270m', lang='en', task='A', mode='zeroshot', k=0, se
     secs = sum(r['seconds'] for r in recs)
     params = dict(model=model, lang=lang, task=task, mode=mode, k=k, selection=selection, scoring=scoring, limit=limit,
                   seed=seed, batch_size=batch_size, prompt_id=pid, prompt_ids=PROMPT_ID, data=root.describe(),
-                  calibrate=calibrate, translate=tt_name, translate_attempts=translate_attempts if translate is not None else None)
+                  calibrate=calibrate, prompt=prompt, translate=tt_name, translate_attempts=translate_attempts if translate is not None else None)
     extra = dict(translated=sum(r.get('via') == 'en' for r in recs)) if translate is not None else {}
     write_run(out, recs, report, params, test, examples_per_s=len(recs) / secs if secs else None,
               wall_time_s=time.time() - t0, items_this_call=len(todo), **extra)
@@ -450,10 +469,11 @@ def prompt_cli(model: str = 'gemma-270m',  # registry name, hub id, local folder
                root: str = None,  # data folder (default: $RELEX_DATA, user cache, shipped sample)
                translate: str = None,  # translate-test: read the test sentences in English, translated by this model (`same`, a registry name, openai:<model>)
                translate_attempts: int = 2,  # translation attempts per sentence in translate-test (repairs included)
-               calibrate: bool = False):  # label scoring: subtract each label's score on a content-free sentence
+               calibrate: bool = False,  # label scoring: subtract each label's score on a content-free sentence
+               prompt: str = 'full'):  # instructions: full (relation definitions) or short (the 10 names on one line, as fine-tuned)
     "Zero/few-shot LLM relation extraction on the test split, scored and written as a run."
     m = prompt_run(model, lang, task, mode, k, selection, scoring, limit, seed, batch_size, out_dir, root,
-                   translate=translate, translate_attempts=translate_attempts, calibrate=calibrate)
+                   translate=translate, translate_attempts=translate_attempts, calibrate=calibrate, prompt=prompt)
     keys = SUMMARY_KEYS if task == 'A' else ('exact', 'exact_strict', 'relation', 'entities', 'entities_strict', 'invalid_rate', 'n')
     print(json.dumps({k: m['report'][k] for k in keys if k in m['report']} |
                      {k: m['provenance'][k] for k in ('examples_per_s', 'wall_time_s')}))

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from fastcore.script import call_parse
 from .core import *
 from .data import load_examples, data_root
-from .prompting import build_prompt, answer_text, PROMPT_ID, prompt_run  # first: it gives relex.models its missing `import torch`
+from .prompting import build_prompt, answer_text, PROMPT_ID, prompt_id, prompt_run  # first: it gives relex.models its missing `import torch`
 from .models import HFBackend, load_causal_lm
 from .metrics import SUMMARY_KEYS
 
@@ -158,22 +158,23 @@ STUDY_MAX_LENGTH = {'A': 512, 'B': 640}  # the study's caps, for reference
 def _langs(langs) -> tuple:
     return tuple(l.strip() for l in langs.split(',') if l.strip()) if isinstance(langs, str) else tuple(langs)
 
-def qlora_data(task: str = 'A', langs=('en', 'ro'), limit: int = None, eval_limit: int = None, root=None):
-    "Training and dev `Example`s of `langs` (the first `limit` / `eval_limit` per language) and the data root."
+def qlora_data(task: str = 'A', langs=('en', 'ro'), limit: int = None, eval_limit: int = None, root=None, dev_limit: int = None):
+    "Training and dev `Example`s of `langs` (the first `limit` / `dev_limit` or `eval_limit` per language) and the data root."
     root = root if hasattr(root, 'english') else data_root(root)
     lim = lambda n: n or None
     train = [e for l in _langs(langs) for e in load_examples('train', l, root)[:lim(limit)]]
-    dev = [e for l in _langs(langs) for e in load_examples('dev', l, root)[:lim(eval_limit or limit)]]
+    dev = [e for l in _langs(langs) for e in load_examples('dev', l, root)[:lim(dev_limit or eval_limit or limit)]]
     if not train: raise ValueError(f"no training examples for languages {langs!r}")
     return train, dev, root
 
-def run_dir(out_dir, model: str, task: str, langs, limit: int = None) -> Path:
-    "Folder of a QLoRA setting: `out_dir`/<model>-<langs>-<task>[-n<limit>]."
-    return Path(out_dir)/(f"{model.replace('/', '_')}-{'+'.join(_langs(langs))}-{task}" + (f'-n{limit}' if limit else ''))
+def run_dir(out_dir, model: str, task: str, langs, limit: int = None, prompt: str = 'short') -> Path:
+    "Folder of a QLoRA setting: `out_dir`/<model>-<langs>-<task>[-full][-n<limit>] (`-full`: trained on the long prompt)."
+    return Path(out_dir)/(f"{model.replace('/', '_')}-{'+'.join(_langs(langs))}-{task}" + ('-full' if prompt == 'full' else '')
+                          + (f'-n{limit}' if limit else ''))
 
 # %% ../nbs/05_qlora.ipynb
 def qlora_evaluate(model, tokenizer, name: str, task: str = 'A', langs=('en', 'ro'), scoring=('generate', 'labels'),
-                   limit: int = None, out_dir='runs/qlora/eval', root=None) -> dict:
+                   limit: int = None, out_dir='runs/qlora/eval', root=None, prompt: str = 'short') -> dict:
     "Test-split metrics of the fine-tuned `model` per language and scoring, written by `relex.prompting.prompt_run`."
     base = model.get_base_model() if hasattr(model, 'get_base_model') else model
     if hasattr(base, 'gradient_checkpointing_disable'): base.gradient_checkpointing_disable()
@@ -182,7 +183,7 @@ def qlora_evaluate(model, tokenizer, name: str, task: str = 'A', langs=('en', 'r
     out = {}
     for lang in _langs(langs):
         for sc in (_langs(scoring) if task == 'A' else ('generate',)):
-            m = prompt_run(name, lang, task, scoring=sc, limit=limit, out_dir=out_dir, root=root, backend=be)
+            m = prompt_run(name, lang, task, scoring=sc, limit=limit, out_dir=out_dir, root=root, backend=be, prompt=prompt)
             out[f'{lang}/{sc}'] = {k: m[k] for k in (SUMMARY_KEYS if task == 'A' else ()) if k in m} | \
                                   ({} if task == 'A' else {k: m['report'][k] for k in ('exact', 'relation', 'entities', 'invalid_rate', 'n')})
     return out
@@ -203,20 +204,22 @@ def _optimizer_steps(trainer) -> int|None:
 
 # %% ../nbs/05_qlora.ipynb
 def qlora_run(model='gemma-270m', task: str = 'A', langs=('en', 'ro'), lang=None, limit: int = None, eval_limit: int = None,
+              dev_limit: int = None,
               max_steps: int = -1, epochs: float = 3, per_device_batch: int = 2, grad_acc: int = 8, lr: float = 2e-4,
               warmup: float = 0.05, weight_decay: float = 0.01, max_length: int = None, lora_r: int = 32,
               lora_alpha: int = 64, lora_dropout: float = 0.05, seed: int = 42, save_steps: int = None,
               logging_steps: int = 1, patience: int = None, optim: str = None, load_in_4bit: bool = None,
-              resume: bool = False, scoring=('generate', 'labels'), out_dir='runs/qlora', root=None) -> dict:
+              resume: bool = False, scoring=('generate', 'labels'), out_dir='runs/qlora', root=None, prompt: str = 'short') -> dict:
     "Fine-tune `model` with LoRA on `task` (4-bit base on CUDA), save the adapter and evaluate it on the test split."
     from transformers import set_seed
     from transformers.trainer_utils import get_last_checkpoint
     if task not in PROMPT_ID: raise ValueError(f"unknown task {task!r}; choose 'A' or 'B'")
+    prompt_id(task, prompt)
     params = {k: v for k, v in locals().items() if k not in ('model', 'root', 'set_seed', 'get_last_checkpoint')}
     t0, name = time.time(), model if isinstance(model, str) else 'custom'
-    train, dev, data = qlora_data(task, langs, limit, eval_limit, root)
+    train, dev, data = qlora_data(task, langs, limit, eval_limit, root, dev_limit)
     params |= dict(model=name, data=data.describe())
-    out = run_dir(out_dir, name, task, langs, limit)
+    out = run_dir(out_dir, name, task, langs, limit, prompt)
     ckpt = out/'checkpoints'
     last = get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
     if last and not resume: raise ValueError(f"{ckpt} already holds checkpoints; pass resume=True (--resume) or another out_dir")
@@ -225,10 +228,11 @@ def qlora_run(model='gemma-270m', task: str = 'A', langs=('en', 'ro'), lang=None
     q = torch.cuda.is_available() if load_in_4bit is None else load_in_4bit
     base, tok = load_causal_lm(model, load_in_4bit=q) if isinstance(model, str) else model
     if tok.pad_token is None: tok.pad_token = tok.eos_token
-    render, answer = partial(build_prompt, task=task), partial(answer_text, task=task)
+    render, answer = partial(build_prompt, task=task, style=prompt), partial(answer_text, task=task)
     ds = [sft_dataset(x, tok, render, answer, max_length or 10**9) for x in (train, dev)]
-    longest = max(len(r) for r in ds[0]['input_ids'])
-    print(f"relex qlora: {len(train)} training / {len(dev)} dev examples, longest {longest} tokens "
+    lens = [len(r) for r in ds[0]['input_ids']]
+    longest, mean_tokens = max(lens), round(sum(lens) / len(lens), 1)
+    print(f"relex qlora: {len(train)} training / {len(dev)} dev examples, {mean_tokens} tokens per example, longest {longest} "
           f"(the study capped task {task} at {STUDY_MAX_LENGTH[task]})", file=sys.stderr)
     targets = lora_target_modules(base)
     pm = lora_model(base, lora_r, lora_alpha, lora_dropout)
@@ -241,18 +245,19 @@ def qlora_run(model='gemma-270m', task: str = 'A', langs=('en', 'ro'), lang=None
     log = _train_log(trainer, out/'eval_step0.json')
     adapter = out/'adapter'
     trainer.model.save_pretrained(adapter); tok.save_pretrained(adapter)
-    meta = dict(base_model=name, task=task, langs=list(_langs(langs)), prompt_id=PROMPT_ID[task],
+    meta = dict(base_model=name, task=task, langs=list(_langs(langs)), prompt_id=prompt_id(task, prompt), prompt=prompt,
                 train_data_hash=data_hash(train), dev_data_hash=data_hash(dev), n_train=len(train), n_dev=len(dev),
                 lora=dict(r=lora_r, alpha=lora_alpha, dropout=lora_dropout, target_modules=targets),
                 quantization='bnb-nf4-double-quant-bf16' if is_quantized(base) else None, optimizer=trainer.args.optim,
                 global_step=st.global_step, resumed_from_step=step0, optimizer_steps=_optimizer_steps(trainer),
-                best_checkpoint=st.best_model_checkpoint, best_eval_loss=st.best_metric, longest_tokens=longest, **log)
+                best_checkpoint=st.best_model_checkpoint, best_eval_loss=st.best_metric, longest_tokens=longest,
+                mean_tokens=mean_tokens, **log)
     write_json(adapter/'relex_qlora.json', provenance(params, train, **meta, train_wall_time_s=time.time() - t0))
     if st.global_step > step0 and (out/'eval').exists():
         import shutil; shutil.rmtree(out/'eval')  # a new adapter: earlier predictions are stale
-    ev = qlora_evaluate(pm, tok, f'{name}+qlora', task, lang or langs, scoring, eval_limit or limit, out/'eval', root) if scoring else {}
+    ev = qlora_evaluate(pm, tok, f'{name}+qlora', task, lang or langs, scoring, eval_limit or limit, out/'eval', root, prompt) if scoring else {}
     res = dict(run_dir=str(out), adapter=str(adapter), **{k: meta[k] for k in ('global_step', 'resumed_from_step', 'optimizer_steps',
-               'best_checkpoint', 'best_eval_loss', 'train_data_hash', 'prompt_id')}, **log, test=ev, wall_time_s=time.time() - t0)
+               'best_checkpoint', 'best_eval_loss', 'train_data_hash', 'prompt_id', 'mean_tokens')}, **log, test=ev, wall_time_s=time.time() - t0)
     write_json(out/'qlora_run.json', res)
     return res
 
@@ -264,6 +269,7 @@ def qlora_cli(model: str = 'gemma-270m',  # registry name, hub id or local folde
               lang: str = None,  # test-split language(s) to evaluate, comma-separated (default: the training languages)
               limit: int = None,  # only the first `limit` training examples per language
               eval_limit: int = None,  # only the first `eval_limit` dev and test examples per language (default: limit)
+              dev_limit: int = None,  # only the first `dev_limit` dev examples per language for the dev loss (default: eval_limit)
               max_steps: int = -1,  # stop after this many optimizer steps (-1: run `epochs`)
               epochs: float = 3,  # training epochs
               per_device_batch: int = 2,  # sequences per device and forward pass
@@ -282,12 +288,13 @@ def qlora_cli(model: str = 'gemma-270m',  # registry name, hub id or local folde
               optim: str = None,  # Trainer optimizer (default: paged_adamw_8bit on a 4-bit base, adamw_torch otherwise)
               full_precision: bool = False,  # on CUDA, train an unquantised bf16 base instead of the 4-bit one
               resume: bool = False,  # continue from the last checkpoint of this setting
+              prompt: str = 'short',  # training and test prompt: short (the 10 relation names, as the study) or full (definitions)
               scoring: str = 'generate,labels',  # test evaluation: generate and/or labels (task A), '' for none
               out_dir: str = 'runs/qlora',  # runs go to out_dir/<model>-<langs>-<task>[-n<limit>]/
               root: str = None):  # data folder (default: $RELEX_DATA, user cache, shipped sample)
     "QLoRA fine-tuning of a causal LM on task A or B, saved as an adapter and evaluated on the test split."
-    r = qlora_run(model, task, langs, lang, limit, eval_limit, max_steps, epochs, per_device_batch, grad_acc, lr, warmup,
+    r = qlora_run(model, task, langs, lang, limit, eval_limit, dev_limit, max_steps, epochs, per_device_batch, grad_acc, lr, warmup,
                   weight_decay, max_length, lora_r, lora_alpha, lora_dropout, seed, save_steps, logging_steps, patience,
-                  optim, False if full_precision else None, resume, _langs(scoring), out_dir, root)
+                  optim, False if full_precision else None, resume, _langs(scoring), out_dir, root, prompt)
     print(json.dumps({k: r[k] for k in ('run_dir', 'global_step', 'resumed_from_step', 'best_eval_loss', 'test')} |
                      dict(loss=r['loss'][:3] + r['loss'][-3:], eval_loss=r['eval_loss'])))
