@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 from relex.core import data_hash, read_jsonl
-from relex.prompting import build_prompt, answer_text, PROMPT_ID
+from relex.prompting import build_prompt, answer_text, PROMPT_ID, SHORT_PROMPT_ID
 from relex.qlora import (lora_target_modules, lora_model, sft_dataset, AnswerCollator, answer_loss, qlora_run, qlora_data,
                          run_dir, is_quantized)
 from relex.models import HFBackend, tiny_causal_lm
@@ -77,7 +77,7 @@ def test_run_saves_adapter_metadata_and_evaluation(tmp_path):
     assert cfg['r'] == 4 and cfg['lora_alpha'] == 8 and (ad/'adapter_model.safetensors').exists()
     meta = json.loads((ad/'relex_qlora.json').read_text())
     train = qlora_data('A', ('en', 'ro'), 4, 2)[0]
-    assert meta['prompt_id'] == PROMPT_ID['A'] and meta['train_data_hash'] == data_hash(train) == meta['data_hash']
+    assert meta['prompt_id'] == SHORT_PROMPT_ID['A'] and meta['prompt'] == 'short' and meta['train_data_hash'] == data_hash(train) == meta['data_hash']
     assert meta['lora']['target_modules'] == ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']
     assert meta['global_step'] == 2 and meta['params']['lr'] == 1e-3 and meta['quantization'] is None
     assert [s for s, _ in meta['eval_loss']] == [0, 1, 2]  # dev loss before training and at each checkpoint
@@ -97,7 +97,7 @@ def test_run_saves_adapter_metadata_and_evaluation(tmp_path):
 def test_task_b_trains_and_is_scored(tmp_path):
     res = qlora_run(_tiny(), task='B', langs='en,ro', lang='ro', limit=2, eval_limit=2, max_steps=1, out_dir=tmp_path, **TINY)
     assert set(res['test']) == {'ro/generate'} and 'exact' in res['test']['ro/generate']  # B: generation only, RO only
-    assert json.loads((Path(res['adapter'])/'relex_qlora.json').read_text())['prompt_id'] == PROMPT_ID['B']
+    assert json.loads((Path(res['adapter'])/'relex_qlora.json').read_text())['prompt_id'] == SHORT_PROMPT_ID['B']
 
 
 def test_cli_errors_are_one_line(tmp_path):
