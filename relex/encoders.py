@@ -14,16 +14,25 @@ from fastcore.script import call_parse
 from .core import *
 from .data import load_examples, data_root
 from .metrics import score, score_task_b, write_run, format_report, official_eval
-from .models import model_spec, model_path
+from .models import MODELS, model_spec, model_path
 
 # %% auto 0
-__all__ = ['MARKERS', 'HEADS', 'MODES', 'BIO', 'add_markers', 'load_encoder', 'tiny_encoder_dir', 'encode_marked',
-           'MarkerClassifier', 'mode_splits', 'mode_data', 'train_classifier', 'classify', 'encode_bio', 'decode_spans',
-           'train_span_detector', 'extract', 'encoder_run', 'encoder_cli']
+__all__ = ['MARKERS', 'HEADS', 'MODES', 'BIO', 'lora_backbone', 'add_markers', 'is_llm', 'load_encoder', 'tiny_encoder_dir',
+           'encode_marked', 'MarkerClassifier', 'mode_splits', 'mode_data', 'train_classifier', 'classify',
+           'encode_bio', 'decode_spans', 'train_span_detector', 'extract', 'encoder_run', 'encoder_cli']
+
+# %% ../nbs/06_encoders.ipynb
+def lora_backbone(model, marker_ids: list, r: int = 32, alpha: int = 64, dropout: float = 0.05):
+    "Decoder `model` with LoRA on its attention and MLP projections and trainable embeddings of the `marker_ids` only."
+    from peft import LoraConfig, get_peft_model
+    from relex.qlora import lora_target_modules
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=lora_target_modules(model), bias='none',
+                     trainable_token_indices={'embed_tokens': list(marker_ids)})
+    return get_peft_model(model, cfg)
 
 # %% ../nbs/06_encoders.ipynb
 MARKERS = ['<e1>', '</e1>', '<e2>', '</e2>']
-HEADS = ('cls', 'entity-start')
+HEADS = ('cls', 'entity-start', 'entity-end')
 MODES = ('en-only', 'ro-only', 'multilingual', 'zero-shot')
 
 def add_markers(tok):
@@ -31,15 +40,23 @@ def add_markers(tok):
     tok.add_tokens(MARKERS, special_tokens=True)
     return [tok.convert_tokens_to_ids(m) for m in MARKERS]
 
+def is_llm(name: str) -> bool:
+    "Is model `name` a causal LM, used as a decoder backbone with LoRA rather than fine-tuned whole?"
+    if name in MODELS: return MODELS[name].kind == 'causal'
+    from transformers import AutoConfig
+    return any(a.endswith('ForCausalLM') for a in AutoConfig.from_pretrained(model_path(name)).architectures or [])
+
 def load_encoder(name: str, cls=None, **kw):
-    "Tokenizer (with markers) and encoder `cls` (default `AutoModel`) for model `name`."
+    "Tokenizer (with markers, right padding) and encoder `cls` (default `AutoModel`) for model `name`; LoRA on an LLM's decoder."
     from transformers import AutoTokenizer, AutoModel
-    path = model_path(name, 'encoder')
+    llm = is_llm(name)
+    path = model_path(name, 'causal' if llm else 'encoder')
     tok = AutoTokenizer.from_pretrained(path)
-    add_markers(tok)
+    tok.padding_side = 'right'  # feature positions are counted from the left
+    ids = add_markers(tok)
     model = (cls or AutoModel).from_pretrained(path, use_safetensors=True, **kw)
     model.resize_token_embeddings(len(tok))
-    return tok, model
+    return tok, lora_backbone(model, ids) if llm else model
 
 # %% ../nbs/06_encoders.ipynb
 def tiny_encoder_dir(path=None, seed: int = 0) -> Path:
@@ -67,7 +84,7 @@ def _window(ids, lo, hi, room):
     return max(0, min(lo - extra // 2, len(ids) - room))
 
 def encode_marked(ex, tok, max_length: int = 192, marker_ids=None) -> dict:
-    "Features of `ex` for the marker classifier: input_ids, e1_pos, e2_pos, labels."
+    "Features of `ex` for the marker classifier: input_ids, opening (e1_pos, e2_pos) and closing (e1_end, e2_end) marker positions, labels."
     marker_ids = marker_ids or [tok.convert_tokens_to_ids(m) for m in MARKERS]
     pre, post = _specials(tok)
     ids, room = tok(ex.text, add_special_tokens=False)['input_ids'], max_length - len(pre) - len(post)
@@ -81,28 +98,30 @@ def encode_marked(ex, tok, max_length: int = 192, marker_ids=None) -> dict:
                              f"leaves room for ({room}); raise --max-length")
         s = _window(ids, lo, hi, room); ids = ids[s:s + room]
     ids = pre + ids + post
-    out = dict(input_ids=ids, e1_pos=ids.index(marker_ids[0]), e2_pos=ids.index(marker_ids[2]))
+    out = dict(input_ids=ids, e1_pos=ids.index(marker_ids[0]), e2_pos=ids.index(marker_ids[2]),
+               e1_end=ids.index(marker_ids[1]), e2_end=ids.index(marker_ids[3]))
     if ex.label is not None: out['labels'] = LABEL2ID[check_label(ex.label, f'training example {ex.id}')]
     return out
 
 # %% ../nbs/06_encoders.ipynb
 class MarkerClassifier(nn.Module):
-    "An encoder with a `cls` or `entity-start` head over the 19 labels."
+    "An encoder with a `cls`, `entity-start` or `entity-end` head over the 19 labels."
     def __init__(self, encoder, head: str = 'entity-start', n_labels: int = len(LABELS), dropout: float = 0.1):
         super().__init__()
         if head not in HEADS: raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
         self.encoder, self.head, self.dropout = encoder, head, nn.Dropout(dropout)
-        self.classifier = nn.Linear(encoder.config.hidden_size * (2 if head == 'entity-start' else 1), n_labels)
+        self.classifier = nn.Linear(encoder.config.hidden_size * (1 if head == 'cls' else 2), n_labels)
 
     def pool(self, hidden, e1_pos, e2_pos):
         if self.head == 'cls': return hidden[:, 0]
         b = torch.arange(hidden.shape[0], device=hidden.device)
         return torch.cat([hidden[b, e1_pos], hidden[b, e2_pos]], -1)
 
-    def forward(self, input_ids, attention_mask=None, e1_pos=None, e2_pos=None, labels=None):
+    def forward(self, input_ids, attention_mask=None, e1_pos=None, e2_pos=None, e1_end=None, e2_end=None, labels=None):
         from transformers.modeling_outputs import SequenceClassifierOutput
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        logits = self.classifier(self.dropout(self.pool(hidden, e1_pos, e2_pos)))
+        ends = self.head == 'entity-end'
+        logits = self.classifier(self.dropout(self.pool(hidden, e1_end if ends else e1_pos, e2_end if ends else e2_pos)))
         return SequenceClassifierOutput(loss=None if labels is None else nn.functional.cross_entropy(logits, labels), logits=logits)
 
 # %% ../nbs/06_encoders.ipynb
@@ -263,14 +282,18 @@ def extract(det, det_tok, clf, clf_tok, examples: list, max_length: int = 192, b
     return pred
 
 # %% ../nbs/06_encoders.ipynb
-def encoder_run(model: str = 'minilm', lang: str = 'en', mode: str = 'en-only', head: str = 'entity-start', epochs: int = 5,
-                batch_size: int = 16, lr: float = 2e-5, warmup: float = 0.1, weight_decay: float = 0.01, max_length: int = 192,
+def encoder_run(model: str = 'minilm', lang: str = 'en', mode: str = 'en-only', head: str = None, epochs: int = 5,
+                batch_size: int = 16, lr: float = None, warmup: float = 0.1, weight_decay: float = 0.01, max_length: int = 192,
                 seed: int = 42, limit: int = None, out_dir='runs/encoder', root=None, resume: bool = False, task: str = 'A') -> dict:
     "Train an encoder baseline in `mode`, evaluate it on the `lang` test split, write the run and return its metrics."
     t0, out = time.time(), Path(out_dir)
     if task not in ('A', 'B'): raise ValueError(f"unknown task {task!r}; choose A or B")
+    model_spec(model)  # an unknown name fails here, before any loading
+    llm = is_llm(model)
+    head, lr = head or ('entity-end' if llm else 'entity-start'), lr or (2e-4 if llm else 2e-5)
     if head not in HEADS: raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
-    model_spec(model, 'encoder')
+    if llm and task == 'B': raise ValueError(f"{model} is a causal LM: its task-B row is `relex qlora --task B`, not a span detector")
+    if not llm: model_spec(model, 'encoder')
     if resume and (out/'metrics.json').exists() and (out/'predictions.jsonl').exists():
         return json.loads((out/'metrics.json').read_text())
     d = mode_data(mode, lang, root, limit, seed)
@@ -301,11 +324,11 @@ def encoder_run(model: str = 'minilm', lang: str = 'en', mode: str = 'en-only', 
 def encoder_cli(model: str = 'minilm',  # registry name (xlmr-base, xlmr-large, bert-ro, robert-large, minilm), hub id or folder
                 lang: str = 'en',  # test language
                 mode: str = 'en-only',  # en-only, ro-only, multilingual (EN+target) or zero-shot (train EN, test lang)
-                head: str = 'entity-start',  # classifier head: entity-start or cls
+                head: str = None,  # classifier head: entity-start, entity-end or cls (default: entity-end for an LLM, else entity-start)
                 task: str = 'A',  # A: relation classification; B: span detector + classifier
                 epochs: int = 5,  # training epochs (best one kept by dev official F1)
                 batch_size: int = 16,  # training batch size
-                lr: float = 2e-5,  # peak learning rate
+                lr: float = None,  # peak learning rate (default: 2e-5; 2e-4 for the LoRA adapters of an LLM backbone)
                 warmup: float = 0.1,  # warmup share of the training steps
                 weight_decay: float = 0.01,  # AdamW weight decay
                 max_length: int = 192,  # max tokens per sentence (longer ones are cut around the entities)
@@ -315,7 +338,7 @@ def encoder_cli(model: str = 'minilm',  # registry name (xlmr-base, xlmr-large, 
                 root: str = None,  # data folder (default: $RELEX_DATA, user cache, shipped sample)
                 resume: bool = False):  # continue from the last epoch checkpoint in out_dir
     "Train and evaluate an encoder baseline, writing predictions.jsonl and metrics.json."
-    out_dir = out_dir or f"runs/encoder/{Path(model).name}-{mode}-{head}-{lang}-task{task}"
+    out_dir = out_dir or f"runs/encoder/{Path(model).name}-{mode}-{head or 'default'}-{lang}-task{task}"
     m = encoder_run(model, lang, mode, head, epochs, batch_size, lr, warmup, weight_decay, max_length, seed, limit, out_dir, root, resume, task)
     print(format_report(m['report']) if task == 'A' else json.dumps({k: v for k, v in m.items() if k not in ('provenance', 'report')}, indent=1))
     print(f"run written to {out_dir}")
