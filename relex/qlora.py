@@ -18,8 +18,8 @@ from .metrics import SUMMARY_KEYS
 
 # %% auto 0
 __all__ = ['STUDY_MAX_LENGTH', 'lora_target_modules', 'lora_config', 'encode_sft', 'sft_dataset', 'AnswerCollator', 'answer_loss',
-           'is_quantized', 'lora_model', 'sft_trainer', 'qlora_data', 'run_dir', 'qlora_evaluate', 'qlora_run',
-           'qlora_cli']
+           'repeat_cache', 'with_prefix_cache', 'is_quantized', 'lora_model', 'sft_trainer', 'qlora_data', 'run_dir',
+           'qlora_evaluate', 'qlora_run', 'qlora_cli']
 
 # %% ../nbs/05_qlora.ipynb
 def _decoder(model):
@@ -79,11 +79,20 @@ def sft_dataset(examples, tokenizer, render, answer, max_length: int = 512):
     return Dataset.from_list(recs)
 
 # %% ../nbs/05_qlora.ipynb
+def _shared_prefix(feats) -> int:
+    "How many leading tokens all `feats` share, stopping before the last prompt token of the shortest prompt."
+    cap = min(next((j for j, l in enumerate(f['labels']) if l != -100), len(f['labels'])) for f in feats) - 1
+    first, p = feats[0]['input_ids'], 0
+    while p < cap and all(f['input_ids'][p] == first[p] for f in feats): p += 1
+    return p
+
 class AnswerCollator:
-    "Left-pad SFT records into a batch; `logits_to_keep` spans the answer tokens of every row."
-    def __init__(self, pad_token_id: int): self.pad = pad_token_id
+    "Left-pad SFT records into a batch; `logits_to_keep` spans the answer tokens; with `share_prefix`, the common prompt start apart."
+    def __init__(self, pad_token_id: int, share_prefix: bool = False): self.pad, self.share_prefix = pad_token_id, share_prefix
 
     def __call__(self, feats) -> dict:
+        p = _shared_prefix(feats) if self.share_prefix and len(feats) > 1 else 0
+        prefix, feats = feats[0]['input_ids'][:p], [dict(input_ids=f['input_ids'][p:], labels=f['labels'][p:]) for f in feats]
         n, b = max(len(f['input_ids']) for f in feats), len(feats)
         ids, labels = torch.full((b, n), self.pad), torch.full((b, n), -100)
         mask = torch.zeros((b, n), dtype=torch.long)
@@ -92,8 +101,10 @@ class AnswerCollator:
             ids[i, n-k:], labels[i, n-k:], mask[i, n-k:] = torch.tensor(f['input_ids']), torch.tensor(f['labels']), 1
         has = (labels != -100)
         first = int(has.float().argmax(1)[has.any(1)].min()) if has.any() else n - 1
-        return dict(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0),
-                    labels=labels, logits_to_keep=min(n, n - first + 1))
+        out = dict(input_ids=ids, attention_mask=mask, position_ids=p + (mask.cumsum(1) - 1).clamp(min=0),
+                   labels=labels, logits_to_keep=min(n, n - first + 1))
+        if p: out |= dict(prefix_ids=torch.tensor([prefix]), attention_mask=torch.cat([torch.ones((b, p), dtype=torch.long), mask], 1))
+        return out
 
 # %% ../nbs/05_qlora.ipynb
 def answer_loss(outputs, labels, num_items_in_batch=None):
@@ -104,6 +115,21 @@ def answer_loss(outputs, labels, num_items_in_batch=None):
     loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction='sum')
     n = num_items_in_batch if num_items_in_batch is not None else (target != -100).sum()
     return loss / (n.to(loss.device) if torch.is_tensor(n) else n)
+
+# %% ../nbs/05_qlora.ipynb
+def repeat_cache(cache, n: int):
+    "A new `DynamicCache` holding `n` copies of the one-row `cache` (expanded views: gradients flow back to the original)."
+    from transformers import DynamicCache
+    new = DynamicCache()
+    for i, layer in enumerate(cache.layers): new.update(layer.keys.expand(n, -1, -1, -1), layer.values.expand(n, -1, -1, -1), i)
+    return new
+
+def with_prefix_cache(model, inputs: dict) -> dict:
+    "`inputs` with the KV cache of their shared `prefix_ids` (run once through `model`) in place of the prefix."
+    inputs = dict(inputs); prefix = inputs.pop('prefix_ids', None)
+    if prefix is None: return inputs
+    cache = model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+    return inputs | dict(past_key_values=repeat_cache(cache, inputs['input_ids'].shape[0]), use_cache=True)
 
 # %% ../nbs/05_qlora.ipynb
 def is_quantized(model) -> bool:
@@ -125,12 +151,23 @@ def _save_steps(n_train, per_device_batch, grad_acc, epochs, max_steps):
     total = max_steps if max_steps > 0 else math.ceil(epochs * math.ceil(n_train / per_device_batch) / grad_acc)
     return max(1, min(200, total // 4))
 
+def _answer_trainer():
+    from transformers import Trainer
+    class AnswerTrainer(Trainer):
+        "A `Trainer` whose loss is `answer_loss`, normalised over the accumulated batch, with the shared prompt prefix run once."
+        loss_is_scaled_for_ga = True
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            out = model(**{k: v for k, v in with_prefix_cache(model, inputs).items() if k != 'labels'})
+            loss = answer_loss(out, inputs['labels'], num_items_in_batch)
+            return (loss, out) if return_outputs else loss
+    return AnswerTrainer
+
 def sft_trainer(model, tokenizer, train_ds, dev_ds=None, out_dir='runs/qlora/checkpoints', epochs: float = 3,
                 max_steps: int = -1, per_device_batch: int = 2, grad_acc: int = 8, lr: float = 2e-4, warmup: float = 0.05,
                 weight_decay: float = 0.01, seed: int = 42, save_steps: int = None, logging_steps: int = 1,
-                patience: int = None, optim: str = None, save_total_limit: int = 2, progress: bool = True):
+                patience: int = None, optim: str = None, save_total_limit: int = 2, progress: bool = True, share_prefix: bool = None):
     "A 🤗 `Trainer` for the LoRA `model` on `train_ds` (dev loss on `dev_ds`), answer-only loss, checkpoints in `out_dir`."
-    from transformers import Trainer, TrainingArguments, EarlyStoppingCallback
+    from transformers import TrainingArguments, EarlyStoppingCallback
     q, cuda = is_quantized(model.get_base_model()), torch.cuda.is_available()
     save_steps = save_steps or _save_steps(len(train_ds), per_device_batch, grad_acc, epochs, max_steps)
     ev = dev_ds is not None and len(dev_ds) > 0
@@ -145,8 +182,9 @@ def sft_trainer(model, tokenizer, train_ds, dev_ds=None, out_dir='runs/qlora/che
         metric_for_best_model='eval_loss', greater_is_better=False, prediction_loss_only=True, label_names=['labels'],
         remove_unused_columns=False, report_to='none', dataloader_num_workers=0)
     cbs = [EarlyStoppingCallback(patience)] if patience and ev else []
-    tr = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds if ev else None, processing_class=tokenizer,
-                 data_collator=AnswerCollator(tokenizer.pad_token_id), compute_loss_func=answer_loss, callbacks=cbs)
+    share = not q if share_prefix is None else share_prefix  # gradient checkpointing (4-bit) drops the cache it needs
+    tr = _answer_trainer()(model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds if ev else None,
+                           processing_class=tokenizer, data_collator=AnswerCollator(tokenizer.pad_token_id, share), callbacks=cbs)
     if not progress:
         from transformers.trainer_callback import ProgressCallback, PrinterCallback
         for cb in (ProgressCallback, PrinterCallback): tr.remove_callback(cb)

@@ -6,7 +6,7 @@ import torch
 from relex.core import data_hash, read_jsonl
 from relex.prompting import build_prompt, answer_text, PROMPT_ID, SHORT_PROMPT_ID
 from relex.qlora import (lora_target_modules, lora_model, sft_dataset, AnswerCollator, answer_loss, qlora_run, qlora_data,
-                         run_dir, is_quantized)
+                         run_dir, is_quantized, sft_trainer)
 from relex.models import HFBackend, tiny_causal_lm
 
 TINY = dict(max_length=256, per_device_batch=2, grad_acc=1, lr=1e-3, lora_r=4, lora_alpha=8)
@@ -67,6 +67,23 @@ def test_checkpoint_then_resume_continues_with_optimizer_state(tmp_path):
     state = json.loads((ck/'checkpoint-6'/'trainer_state.json').read_text())
     assert state['global_step'] == 6
 
+
+
+def test_shared_prefix_training_takes_the_same_steps(tmp_path):
+    "Training with the batch's prompt prefix computed once gives the losses and LoRA weights of plain training."
+    exs = qlora_data('A', ('en', 'ro'), limit=4)[0]
+    runs = {}
+    for share in (False, True):
+        m, tok = _tiny()
+        ds = sft_dataset(exs, tok, lambda e: build_prompt(e, 'A', style='short'), lambda e: answer_text(e, 'A'), max_length=256)
+        tr = sft_trainer(lora_model(m, r=4, alpha=8, dropout=0.), tok, ds, out_dir=tmp_path/str(share), max_steps=3,
+                         per_device_batch=4, grad_acc=2, lr=1e-3, warmup=0, save_steps=100, progress=False, share_prefix=share)
+        tr.train()
+        runs[share] = ([h['loss'] for h in tr.state.log_history if 'loss' in h],
+                       {k: v.detach().clone() for k, v in tr.model.state_dict().items() if 'lora_B' in k})
+    (plain, wp), (shared, ws) = runs[False], runs[True]
+    assert len(plain) == 3 and plain == pytest.approx(shared, abs=1e-4)
+    assert all(torch.allclose(wp[k], ws[k], atol=1e-5) for k in wp) and any(float(v.abs().sum()) > 0 for v in ws.values())
 
 def test_run_saves_adapter_metadata_and_evaluation(tmp_path):
     res = qlora_run(_tiny(), task='A', langs=('en', 'ro'), limit=4, eval_limit=2, max_steps=2, out_dir=tmp_path, **TINY)
