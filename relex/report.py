@@ -13,9 +13,9 @@ from .core import *
 # %% auto 0
 __all__ = ['STAGES', 'EXPERIMENT_DEFAULTS', 'PAPER_KINDS', 'METRICS_A', 'METRICS_B', 'stage_fn', 'infer_mode', 'run_name',
            'project_root', 'experiment_params', 'stage_kwargs', 'check_weights', 'run_experiment', 'default_paper_path',
-           'read_paper_results', 'collect_runs', 'setting', 'primary_metric', 'comparison_table', 'plot_f1', 'plot_gap',
-           'plot_confusion', 'plot_per_relation', 'plot_cost', 'plot_qa', 'build_report', 'show_report',
-           'html_from_notebook', 'report_html', 'write_report', 'load_grid', 'run_grid', 'run_cli',
+           'read_paper_results', 'collect_runs', 'setting', 'primary_metric', 'comparison_table', 'language_gaps',
+           'plot_f1', 'plot_gap', 'plot_confusion', 'plot_per_relation', 'plot_cost', 'plot_qa', 'build_report',
+           'show_report', 'html_from_notebook', 'report_html', 'write_report', 'load_grid', 'run_grid', 'run_cli',
            'evaluate_predictions']
 
 # %% ../nbs/07_report.ipynb
@@ -233,7 +233,7 @@ def _run_row(path):
         mode = mode or infer_mode(p.get('model', 'majority'), p.get('k') or 0)
     rep = m.get('report', {})
     row = dict(run='/'.join(filter(None, [p.get('name'), exp.get('part')])) or Path(path).parent.name, model=p.get('model'), lang=p.get('lang'), task=p.get('task', 'A'),
-               mode=mode, k=int(p.get('k') or 0), encoder_mode=enc, variant=_variant(p), seed=p.get('seed'), limit=p.get('limit'),
+               mode=mode, k=int(p.get('k') or 0), encoder_mode=enc, variant=_variant(p), scoring=p.get('scoring'), seed=p.get('seed'), limit=p.get('limit'),
                n=m.get('n', rep.get('n')))
     row |= {k: m.get(k, rep.get(k)) for k in METRICS_A + METRICS_B}
     wall = prov.get('wall_time_s') or exp.get('wall_time_s')  # the stage's own time (a resumed run's is the first run's)
@@ -279,6 +279,29 @@ def comparison_table(runs: pd.DataFrame, paper: pd.DataFrame = None) -> pd.DataF
         cols += [c for c in (k, f'{k} (paper)', f'{k} Δ') if c in t]
     t = t[cols].sort_values(_KEY, key=lambda s: s.astype(str)).reset_index(drop=True)
     return t.astype({'n': 'Int64'}) if 'n' in t else t
+
+# %% ../nbs/07_report.ipynb
+def _gold_pred(metrics_path) -> tuple:
+    "Gold and predicted labels by id from the predictions.jsonl beside `metrics_path`."
+    recs = read_jsonl(Path(metrics_path).parent/'predictions.jsonl')
+    return {r['id']: r['gold'] for r in recs}, {r['id']: r['prediction'] for r in recs}
+
+def language_gaps(runs: pd.DataFrame, metric: str = 'official', n_resamples: int = 10_000, a: str = 'en', b: str = 'ro') -> pd.DataFrame:
+    "`a` − `b` `metric` of each task-A setting run in both languages, on their shared items, with a paired-bootstrap CI and p-value."
+    from relex.metrics import paired_bootstrap
+    if runs.empty or 'task' not in runs: return pd.DataFrame()
+    d = runs[runs.task == 'A'].assign(setting=lambda x: [setting(r['mode'], r['k'], r.get('encoder_mode'), r.get('variant')) for _, r in x.iterrows()])
+    rows = []
+    for (model, sett, sc), g in d.fillna({'scoring': ''}).sort_values('n', ascending=False).groupby(['model', 'setting', 'scoring'], sort=True):
+        if not {a, b} <= set(g.lang): continue
+        (ga, pa), (gb, pb) = (_gold_pred(g[g.lang == l].path.iloc[0]) for l in (a, b))
+        ids = sorted(set(ga) & set(gb))
+        if not ids: continue
+        bs = paired_bootstrap({i: ga[i] for i in ids}, {i: pa[i] for i in ids}, {i: pb[i] for i in ids}, metric, n_resamples)
+        rows.append(dict(model=model, setting=sett, scoring=sc or None, n=len(ids), metric=metric, **{a: bs['a'], b: bs['b']},
+                         gap=bs['delta'], ci_low=bs['ci95'][0], ci_high=bs['ci95'][1], p_value=bs['p_value'],
+                         **{f'{a}_run': g[g.lang == a].run.iloc[0], f'{b}_run': g[g.lang == b].run.iloc[0]}))
+    return pd.DataFrame(rows)
 
 # %% ../nbs/07_report.ipynb
 def _plt():
@@ -408,6 +431,10 @@ def build_report(runs_dirs, paper=None, fig_dir='reports/figures', max_confusion
     items += [('md', '## Comparison with the study\n' + note)]
     for task, t in table.groupby('task'):
         items += [('md', f"### Task {task}"), ('table', t.dropna(axis=1, how='all').round(2).reset_index(drop=True))]
+    gaps = language_gaps(runs)
+    if len(gaps):
+        items += [('md', '## EN–RO gap per setting\nOfficial macro-F1 on the test items both languages scored; 95% CI and two-sided '
+                         'p-value from a paired bootstrap (10,000 resamples, seed 42).'), ('table', gaps.round(4))]
     figs = [('F1 by model × language × setting', plot_f1(table, fig_dir/'f1.png')), ('EN–RO gap', plot_gap(table, fig_dir/'gap.png')),
             ('Per-relation F1', plot_per_relation(runs.query("task == 'A'"), fig_dir/'per_relation.png')),
             ('Cost vs F1', plot_cost(runs, fig_dir/'cost.png')), ('Translation QA', plot_qa(dirs, fig_dir/'qa.png'))]
