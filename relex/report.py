@@ -96,7 +96,7 @@ def experiment_params(params: dict = None, **kw) -> dict:
     if p['mode'] not in STAGES: raise ValueError(f"unknown mode {p['mode']!r}; choose auto or one of {', '.join(STAGES)}")
     if p['mode'] == 'baseline' and p['model'] != 'majority': raise ValueError(f"mode 'baseline' runs no model; got model {p['model']!r}")
     p['name'] = p['name'] or run_name(p)
-    p['output_dir'] = str(p['output_dir'] or project_root()/'runs'/p['name'])
+    p['output_dir'] = str(Path(p['output_dir']).expanduser() if p['output_dir'] else project_root()/'runs'/p['name'])
     return p
 
 # %% ../nbs/07_report.ipynb
@@ -228,9 +228,11 @@ def _run_row(path):
     sp = prov.get('params', {})
     p = {**sp, **exp} | {k: sp[k] for k in ('lang', 'task', 'limit') if sp.get(k) is not None}  # what the stage evaluated wins
     mode, enc = p.get('mode'), (p.get('extra') or {}).get('encoder_mode')
-    if mode not in STAGES:  # a stage's own params: an encoder's `mode` is its training mode
-        enc, mode = (mode, 'encoder') if infer_mode(p.get('model', 'majority')) == 'encoder' else (enc, None)
-        mode = mode or infer_mode(p.get('model', 'majority'), p.get('k') or 0)
+    if mode not in STAGES:  # a stage's own params: an encoder's `mode` is its training mode; QLoRA evaluates `<model>+qlora`
+        from relex.encoders import MODES as ENCODER_MODES
+        if mode in ENCODER_MODES: enc, mode = mode, 'encoder'
+        elif str(p.get('model')).endswith('+qlora'): mode = 'qlora'
+        else: mode = infer_mode(p.get('model', 'majority'), p.get('k') or 0)
     rep = m.get('report', {})
     row = dict(run='/'.join(filter(None, [p.get('name'), exp.get('part')])) or Path(path).parent.name, model=p.get('model'), lang=p.get('lang'), task=p.get('task', 'A'),
                mode=mode, k=int(p.get('k') or 0), encoder_mode=enc, variant=_variant(p), scoring=p.get('scoring'), seed=p.get('seed'), limit=p.get('limit'),
@@ -536,17 +538,19 @@ def run_grid(spec, reports='reports', runs='runs', force: bool = False, report: 
     "Run every experiment of params `spec` through papermill; return one status dict per run."
     exps, reports, runs = load_grid(spec), Path(reports).resolve(), Path(runs).resolve()
     reports.mkdir(parents=True, exist_ok=True)
-    train, status = _entry('train.ipynb'), []
+    train, status, elsewhere = _entry('train.ipynb'), [], []
     for i, e in enumerate(exps, 1):
-        out, nb = Path(e['output_dir'] or runs/e['name']).resolve(), reports/f"{e['name']}.ipynb"
-        if not force and [*out.glob('metrics.json'), *out.glob('*/metrics.json')] and nb.with_suffix('.html').exists():
+        out, nb = Path(e['output_dir'] or runs/e['name']).expanduser().resolve(), reports/f"{e['name']}.ipynb"
+        if not out.is_relative_to(runs) and out not in elsewhere: elsewhere.append(out)  # the report looks there too
+        if not force and next(out.rglob('metrics.json'), None) and nb.with_suffix('.html').exists():
             status.append(dict(name=e['name'], status='skipped', notebook=str(nb))); log(f"[{i}/{len(exps)}] {e['name']}: done before, skipped"); continue
         params = {k: v for k, v in e.items() if k in EXPERIMENT_DEFAULTS} | dict(output_dir=str(out))
         t0 = time.time(); err = _papermill(train, nb, params)
         status.append(dict(name=e['name'], status='failed' if err else 'done', notebook=str(nb), error=err, seconds=round(time.time() - t0, 1)))
         log(f"[{i}/{len(exps)}] {e['name']}: {'FAILED ' + err if err else 'done'} ({time.time() - t0:.0f} s) → {nb}")
     if report:
-        err = _papermill(_entry('report.ipynb'), reports/'report.ipynb', dict(runs_dir=str(runs), out_dir=str(reports)), render=False)
+        dirs = [str(d) for d in (runs, *elsewhere)]
+        err = _papermill(_entry('report.ipynb'), reports/'report.ipynb', dict(runs_dir=dirs, out_dir=str(reports)), render=False)
         status.append(dict(name='report', status='failed' if err else 'done', notebook=str(reports/'report.ipynb'), error=err))
         log(f"report: {'FAILED ' + err if err else 'done'} → {reports/'report.html'}")
     return status
