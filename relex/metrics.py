@@ -30,9 +30,9 @@ def label_counts(gold_ids, pred_ids, correct, n_labels, weights=None):
     return w @ (g * correct[:, None]), w @ p, w @ g
 
 def prf(tp, npred, ngold):
-    "Precision, recall and F1 arrays from counts (0 where undefined, as the official scorer does)."
+    "Precision, recall and F1 (%) arrays from counts, in the perl scorer's order of operations (0 where undefined)."
     with np.errstate(divide='ignore', invalid='ignore'):
-        p, r = np.where(npred > 0, tp / npred, 0.), np.where(ngold > 0, tp / ngold, 0.)
+        p, r = np.where(npred > 0, 100. * tp / npred, 0.), np.where(ngold > 0, 100. * tp / ngold, 0.)
         return p, r, np.where(p + r > 0, 2 * p * r / (p + r), 0.)
 
 # %% ../nbs/02_metrics.ipynb
@@ -42,26 +42,37 @@ EVAL_MODES = {'directional19': 'the (2*9+1)-way evaluation with directionality',
 
 def _key_fn(mode): return (lambda l: l) if mode == 'directional19' else coarse
 
+def _check_ids(gold, pred):
+    if not gold: raise ValueError('no gold labels to score against (the gold labels are empty)')
+    if not pred: raise ValueError('no predictions to score (the predictions are empty)')
+    stray = sorted(set(pred) - set(gold))
+    if stray: raise ValueError(f"{len(stray)} predicted id(s) are not in the gold labels, e.g. {stray[:5]}")
+
+def _perl_mean(xs):
+    "Mean of `xs` added left to right from 0 as perl does (Python's `sum` may compensate, numpy's pairs); 0 if empty."
+    s = 0.
+    for x in xs: s = s + x
+    return s / len(xs) if len(xs) else 0.
+
+# %% ../nbs/02_metrics.ipynb
 def official_eval(gold: dict, pred: dict, mode: str = 'official') -> dict:
     "Score `pred` against `gold` (id -> label; a `None` prediction is invalid) as the official scorer's `mode`."
     if mode not in EVAL_MODES: raise ValueError(f"unknown mode {mode!r}; choose one of {list(EVAL_MODES)}")
+    _check_ids(gold, pred)
     key = _key_fn(mode)
     labels = [l for l in dict.fromkeys(key(l) for l in LABELS) if l in {key(g) for g in gold.values()}]
-    ix = {l: i for i, l in enumerate(labels)}
-    ids = list(gold)
+    ix, ids = {l: i for i, l in enumerate(labels)}, list(gold)
     g = np.array([ix[key(gold[i])] for i in ids])
     p = np.array([ix.get(key(pred[i]), -1) if pred.get(i) else -1 for i in ids])
     same = (lambda a, b: a == b) if mode == 'official' else (lambda a, b: key(a) == key(b))
-    correct = np.array([float(bool(pred.get(i)) and same(gold[i], pred[i])) for i in ids])
-    P, R, F = (a[0] for a in prf(*label_counts(g, p, correct, len(labels))))
-    rel = [i for i, l in enumerate(labels) if l != OTHER]
-    tp, npred, ngold = (a[0][rel].sum() for a in label_counts(g, p, correct, len(labels)))
-    mp, mr, mf = (a.item() for a in prf(tp, npred, ngold))
+    counts = label_counts(g, p, np.array([float(bool(pred.get(i)) and same(gold[i], pred[i])) for i in ids]), len(labels))
+    P, R, F = (a[0] for a in prf(*counts))
+    rel = sorted((i for i, l in enumerate(labels) if l != OTHER), key=labels.__getitem__)  # perl's `sort keys`
+    mp, mr, mf = (a.item() for a in prf(*(c[0][rel].sum() for c in counts)))
     return dict(mode=mode, labels=labels,
-                per_label={l: dict(p=100*float(P[i]), r=100*float(R[i]), f1=100*float(F[i])) for i, l in enumerate(labels)},
-                macro=dict(p=100*float(P[rel].mean()), r=100*float(R[rel].mean()), f1=100*float(F[rel].mean())),
-                micro=dict(p=100*mp, r=100*mr, f1=100*mf),
-                skipped=sum(i not in pred for i in ids),
+                per_label={l: dict(p=float(P[i]), r=float(R[i]), f1=float(F[i])) for i, l in enumerate(labels)},
+                macro={k: _perl_mean([float(A[i]) for i in rel]) for k, A in zip(('p', 'r', 'f1'), (P, R, F))},
+                micro=dict(p=mp, r=mr, f1=mf), skipped=sum(i not in pred for i in ids),
                 wrong_direction=sum(bool(pred.get(i)) and coarse(pred[i]) == coarse(gold[i]) != OTHER and pred[i] != gold[i] for i in ids) if mode == 'official' else 0)
 
 # %% ../nbs/02_metrics.ipynb
@@ -102,15 +113,18 @@ def read_labels(path, field: str = 'prediction') -> dict:
 _SECTION = {'(2*9+1)-WAY': 'directional19', 'IGNORING DIRECTIONALITY': 'undirected', 'OFFICIAL': 'official'}
 _REL_RE = re.compile(r'^\s*(\S+) :\s+P =.*?=\s*([\d.]+)%\s+R =.*?=\s*([\d.]+)%\s+F1 =\s*([\d.]+)%')
 _MACRO_RE = re.compile(r'^P =\s*([\d.]+)%\s+R =\s*([\d.]+)%\s+F1 =\s*([\d.]+)%')
+_MICRO_RE = re.compile(r'^P =\s*\d+/\s*\d+ =\s*([\d.]+)%\s+R =\s*\d+/\s*\d+ =\s*([\d.]+)%\s+F1 =\s*([\d.]+)%')
 
 def parse_official_output(text: str) -> dict:
-    "Per-label P/R/F1 and macro scores of each section of the perl scorer's output `text`."
-    out, sec = {}, None
+    "Per-label, micro and macro P/R/F1 of each section of the perl scorer's output `text`, and the official score."
+    out, sec, prev = {}, None, ''
     for line in text.splitlines():
         if line.startswith('<<<') and 'WAY' in line:
             sec = next(v for k, v in _SECTION.items() if k in line); out[sec] = dict(per_label={})
         elif sec and (m := _REL_RE.match(line)):
             out[sec]['per_label'][m[1].replace('_Other', OTHER)] = dict(zip(('p', 'r', 'f1'), map(float, m.groups()[1:])))
+        elif sec and 'Micro' in prev and (m := _MICRO_RE.match(line)):
+            out[sec]['micro'] = dict(zip(('p', 'r', 'f1'), map(float, m.groups())))
         elif sec and (m := _MACRO_RE.match(line)) and 'macro' not in out[sec] and 'MACRO' in prev:
             out[sec]['macro'] = dict(zip(('p', 'r', 'f1'), map(float, m.groups())))
         if m := re.search(r'macro-averaged F1 = ([\d.]+)%', line): out['official_score'] = float(m[1])
@@ -123,8 +137,7 @@ INVALID = 'INVALID'
 def score(gold: dict, pred: dict) -> dict:
     "Every task-A metric of `pred` (id -> label or None) against `gold` (id -> label)."
     from sklearn.metrics import f1_score, accuracy_score, precision_recall_fscore_support, confusion_matrix
-    stray = sorted(set(pred) - set(gold))
-    if stray: raise ValueError(f"{len(stray)} predicted id(s) are not in the gold labels, e.g. {stray[:5]}")
+    _check_ids(gold, pred)
     ids = sorted(gold)
     y = [gold[i] for i in ids]
     yh = [pred.get(i) or INVALID for i in ids]
@@ -133,6 +146,8 @@ def score(gold: dict, pred: dict) -> dict:
     off = official_eval(gold, pred)
     n_pred = sum(i in pred for i in ids)
     return dict(n=len(ids), official=off['macro']['f1'],
+                official_18way=official_eval(gold, pred, 'directional19')['macro']['f1'],
+                official_undirected=official_eval(gold, pred, 'undirected')['macro']['f1'],
                 coarse=f1([coarse(l) for l in y], [coarse(l) for l in yh], COARSE_LABELS),
                 directional19=f1(y, yh, LABELS), dir_invalid=f1(y, yh, sorted(set(y) | set(yh))),
                 accuracy=100 * float(accuracy_score(y, yh)),
@@ -198,9 +213,12 @@ def _metric_batch(metric, gold, pred, ids, weights):
     correct = np.array([float(a == b if metric == 'official' else (b is not None and key(a) == key(b))) for a, b in zip(g, p)])
     tp, npred, ngold = label_counts(gi, pi, correct, len(labels), weights)
     f = prf(tp, npred, ngold)[2]
-    if metric != 'official': return 100 * f.mean(1)
-    present = (ngold > 0) & (np.arange(len(labels)) != ix[OTHER])
-    return 100 * (f * present).sum(1) / present.sum(1)
+    if metric != 'official': return f.mean(1)
+    present = ngold > 0
+    rel = sorted((i for i, l in enumerate(labels) if l != OTHER), key=labels.__getitem__)
+    total, n = 0., present[:, rel].sum(1)
+    for i in rel: total = total + np.where(present[:, i], f[:, i], 0.)  # summed in the scorer's order
+    with np.errstate(divide='ignore', invalid='ignore'): return np.where(n > 0, total / n, 0.)
 
 # %% ../nbs/02_metrics.ipynb
 BOOTSTRAP_METRICS = ('official', 'coarse', 'directional19', 'accuracy')
@@ -228,8 +246,10 @@ def format_report(m: dict) -> str:
     rows += [f"{l:20s} {v['p']:7.2f} {v['r']:7.2f} {v['f1']:7.2f}" for l, v in m['official_per_relation'].items()]
     rows += ['', f"n = {m['n']}   skipped (no prediction) = {m['skipped']}   invalid outputs = {m['invalid_rate']:.2f}%   "
                  f"wrong direction = {m['wrong_direction']}",
-             f"accuracy = {m['accuracy']:.2f}%   coarse macro-F1 = {m['coarse']:.2f}%   19-way macro-F1 = {m['directional19']:.2f}%",
-             f"official score (9+1-way, directionality taken into account, macro-F1) = {m['official']:.2f}%"]
+             f"accuracy = {m['accuracy']:.2f}%   coarse macro-F1 = {m['coarse']:.2f}%   19-way macro-F1 = {m['directional19']:.2f}%"]
+    if 'official_18way' in m:
+        rows += [f"scorer (2*9+1)-way macro-F1 = {m['official_18way']:.2f}%   scorer (9+1)-way undirected macro-F1 = {m['official_undirected']:.2f}%"]
+    rows += [f"official score (9+1-way, directionality taken into account, macro-F1) = {m['official']:.2f}%"]
     return '\n'.join(rows)
 
 def _read_triples(path, field):
@@ -249,15 +269,19 @@ def is_task_b_file(path) -> bool:
     recs = read_jsonl(path)
     return bool(recs) and isinstance(recs[0].get('gold'), dict)
 
+def _nonempty(labels: dict, path, what):
+    if not labels: raise ValueError(f"{path}: the {what} file holds no {what}s (it is empty)")
+    return labels
+
 def score_files(gold, pred) -> dict:
     "The report of predictions file `pred` against gold file `gold` (official format or relex JSONL, task A or B)."
-    if is_task_b_file(gold): return score_task_b(_read_triples(gold, 'gold'), _read_triples(pred, 'prediction'))
-    g = read_labels(gold, 'gold')
+    if is_task_b_file(gold): return score_task_b(_read_triples(gold, 'gold'), _nonempty(_read_triples(pred, 'prediction'), pred, 'prediction'))
+    g = _nonempty(read_labels(gold, 'gold'), gold, 'gold label')
     if any(v is None for v in g.values()): raise ValueError(f"{gold}: gold labels must all be valid labels")
-    return score(g, read_labels(pred, 'prediction'))
+    return score(g, _nonempty(read_labels(pred, 'prediction'), pred, 'prediction'))
 
-SUMMARY_KEYS = ('official', 'coarse', 'directional19', 'dir_invalid', 'accuracy', 'invalid_rate', 'n', 'skipped',
-                'exact', 'relation', 'entities', 'exact_strict', 'relation_directional', 'entities_strict')
+SUMMARY_KEYS = ('official', 'official_18way', 'official_undirected', 'coarse', 'directional19', 'dir_invalid', 'accuracy',
+                'invalid_rate', 'n', 'skipped', 'exact', 'relation', 'entities', 'exact_strict', 'relation_directional', 'entities_strict')
 
 def format_report_b(m: dict) -> str:
     "Readable text of a `score_task_b` report `m`."

@@ -69,6 +69,7 @@ def short_prompt(task: str = 'A') -> str:
 
 def prompt_id(task: str = 'A', style: str = 'full') -> str:
     "The version id of the `task` prompt in `style` (full: definitions, for prompting; short: for fine-tuning)."
+    if task not in PROMPT_ID: raise ValueError(f"unknown task {task!r}; choose 'A' or 'B'")
     if style not in PROMPT_STYLES: raise ValueError(f"unknown prompt {style!r}; choose one of {', '.join(PROMPT_STYLES)}")
     return (PROMPT_ID if style == 'full' else SHORT_PROMPT_ID)[task]
 

@@ -282,15 +282,19 @@ def qlora_run(model='gemma-270m', task: str = 'A', langs=('en', 'ro'), lang=None
     st = trainer.state
     log = _train_log(trainer, out/'eval_step0.json')
     adapter = out/'adapter'
-    trainer.model.save_pretrained(adapter); tok.save_pretrained(adapter)
-    meta = dict(base_model=name, task=task, langs=list(_langs(langs)), prompt_id=prompt_id(task, prompt), prompt=prompt,
+    if st.global_step == step0 and (adapter/'relex_qlora.json').is_file():  # resumed a finished run: keep its record
+        meta = json.loads((adapter/'relex_qlora.json').read_text())
+    else: meta = None
+    if meta is None: trainer.model.save_pretrained(adapter); tok.save_pretrained(adapter)
+    meta = meta or dict(base_model=name, task=task, langs=list(_langs(langs)), prompt_id=prompt_id(task, prompt), prompt=prompt,
                 train_data_hash=data_hash(train), dev_data_hash=data_hash(dev), n_train=len(train), n_dev=len(dev),
                 lora=dict(r=lora_r, alpha=lora_alpha, dropout=lora_dropout, target_modules=targets),
                 quantization='bnb-nf4-double-quant-bf16' if is_quantized(base) else None, optimizer=trainer.args.optim,
                 global_step=st.global_step, resumed_from_step=step0, optimizer_steps=_optimizer_steps(trainer),
                 best_checkpoint=st.best_model_checkpoint, best_eval_loss=st.best_metric, longest_tokens=longest,
                 mean_tokens=mean_tokens, **log)
-    write_json(adapter/'relex_qlora.json', provenance(params, train, **meta, train_wall_time_s=time.time() - t0))
+    if 'train_wall_time_s' not in meta:
+        write_json(adapter/'relex_qlora.json', provenance(params, train, **meta, train_wall_time_s=time.time() - t0))
     if st.global_step > step0 and (out/'eval').exists():
         import shutil; shutil.rmtree(out/'eval')  # a new adapter: earlier predictions are stale
     ev = qlora_evaluate(pm, tok, f'{name}+qlora', task, lang or langs, scoring, eval_limit or limit, out/'eval', root, prompt) if scoring else {}

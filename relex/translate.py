@@ -16,12 +16,15 @@ from .data import load_examples, data_root, read_semeval_txt, DataRoot, SPLITS
 from .models import MODELS, model_spec, model_path, get_backend, HFBackend, OpenAIBackend, EndpointError, tiny_tokenizer
 
 # %% auto 0
-__all__ = ['LANGS', 'PROMPT_ID', 'SHOTS', 'MARKER_FORMS', 'ISSUE_TYPES', 'SEVERITIES', 'EN_STOP', 'RO_STOP', 'STOP', 'LEXICON_RO',
-           'TRUE_COGNATES', 'EN_MARKERS', 'JUDGED', 'check_lang', 'translation_prompt', 'clean_output', 'marker_form',
-           'protect_markers', 'restore_markers', 'Seq2SeqBackend', 'tiny_seq2seq', 'translation_backend', 'Issue',
-           'verdict', 'fold', 'words', 'en_stem', 'stem', 'trigram_sim', 'Aligner', 'default_aligner', 'validate_pair',
+__all__ = ['LANGS', 'PROMPT_ID', 'SHOTS', 'MARKER_FORMS', 'ISSUE_TYPES', 'SEVERITIES', 'AUDIT_TYPES', 'AUDIT_OF', 'EN_STOP',
+           'RO_STOP', 'STOP', 'LEXICON_RO', 'TRUE_COGNATES', 'EN_MARKERS', 'EN_CLOSED', 'RO_LINK', 'JUDGED', 'HALVES',
+           'check_lang', 'translation_prompt', 'clean_output', 'marker_form', 'protect_markers', 'restore_markers',
+           'Seq2SeqBackend', 'tiny_seq2seq', 'translation_backend', 'Issue', 'verdict', 'fold', 'words', 'en_stem',
+           'stem', 'trigram_sim', 'Aligner', 'default_aligner', 'np_neighbours', 'en_head', 'validate_pair',
            'judge_issues', 'stop_at_newline', 'cache_key', 'translate_examples', 'qa_report', 'review_sheet',
-           'validate_files', 'format_qa', 'validate_cli', 'translate_split', 'translate_cli']
+           'audit_key', 'entity_label', 'audit_scores', 'signal_precision', 'read_audit', 'audit_issues',
+           'audit_report', 'format_audit', 'validate_files', 'format_qa', 'validate_cli', 'translate_split',
+           'translate_cli']
 
 # %% ../nbs/03_translate.ipynb
 LANGS = {c: dict(name=n, script=s, nllb=b) for c, n, s, b in [
@@ -171,8 +174,12 @@ ISSUE_TYPES = {
     'untranslated_entity': ('error', 'the entity is the English entity copied (not a name, number or cognate)'),
     'partly_untranslated_entity': ('warning', 'an English word of the entity is copied into the marked span'),
     'misplaced_marker': ('error', 'the marked span does not translate the English entity, but other words do'),
+    'marker_on_modifier': ('error', 'the span translates a modifier of the English head (`electron <e1>beam</e1>` → `Fasciculul de <e1>electroni</e1>`)'),
+    'marker_on_other_word': ('error', 'every word of the span translates an English word outside the entity, none the entity'),
     'swapped_entities': ('error', 'the e1 span translates the English e2 and the e2 span the English e1'),
     'unaligned_entity': ('warning', 'no evidence that the marked span translates the English entity'),
+    'entity_as_name': ('warning', 'a common English noun rendered as a capitalised name (`grenade` → `Granada`)'),
+    'mistranslated_entity': ('info', 'the span is, in the training pairs, the usual translation of an English word not in the sentence'),
     'entity_span_length': ('warning', 'the marked span is much longer than the English entity'),
     'wrong_language': ('error', 'the output reads as English, not the target language'),
     'wrong_script': ('error', 'the output is not in the script of the target language'),
@@ -181,6 +188,11 @@ ISSUE_TYPES = {
     'length_ratio': ('warning', 'length far from the English length'),
 }
 SEVERITIES = ('error', 'warning', 'info')
+AUDIT_TYPES = ('untranslated', 'misplaced', 'mistranslated')  # the entity labels of a human audit, besides 'ok'
+AUDIT_OF = {'untranslated_entity': 'untranslated', 'partly_untranslated_entity': 'untranslated',  # issue type -> audit type
+            **{t: 'misplaced' for t in ('misplaced_marker', 'marker_on_modifier', 'marker_on_other_word', 'swapped_entities',
+                                         'nested_markers', 'marker_format', 'empty_entity', 'marker_splits_word', 'entity_span_length')},
+            **{t: 'mistranslated' for t in ('unaligned_entity', 'entity_as_name', 'mistranslated_entity')}}
 
 @dataclass
 class Issue:
@@ -265,6 +277,7 @@ class Aligner:
     "Entity-level EN→target word association: learned co-occurrence, a lexicon, identity and cognates."
     def __init__(self, lang: str = 'ro', lexicon: dict = None):
         self.lang, self.c_en, self.trans = lang, Counter(), defaultdict(Counter)  # English stem counts; stem -> target stem counts
+        self.trans5, self.rev, self.c_tg = defaultdict(Counter), defaultdict(Counter), Counter()  # the same on 5-letter prefixes, and reversed
         self.lex = defaultdict(set)
         for en, tg in (LEXICON_RO if lexicon is None and lang == 'ro' else lexicon or {}).items():
             self.lex[en_stem(en)].update(fold(w) for w in tg.split())
@@ -274,10 +287,12 @@ class Aligner:
         "Learn from `pairs` of (English `Example`, translated `Example`) with the same id."
         for en, tg in pairs:
             for a, b in ((en.e1, tg.e1), (en.e2, tg.e2)):
-                se, st = {en_stem(w) for w in words(a, 'en')}, {stem(w) for w in words(b, self.lang)}
-                self.c_en.update(se)
+                tw = words(b, self.lang)
+                se, st, s5 = {en_stem(w) for w in words(a, 'en')}, {stem(w) for w in tw}, {w[:5] for w in tw}
+                self.c_en.update(se); self.c_tg.update(s5)
                 for x in se:
                     for y in st: self.trans[x][y] += 1
+                    for y in s5: self.trans5[x][y] += 1; self.rev[y][x] += 1
             src = set(words(en.plain))
             for w in _WORD_RE.findall(tg.plain.replace('-', ' - ')):
                 f = fold(w)
@@ -319,19 +334,44 @@ Aligner.score, Aligner.known, Aligner.is_native = _score, _known, _is_native
 
 # %% ../nbs/03_translate.ipynb
 _ALIGNERS = {}
-def default_aligner(lang: str = 'ro', root=None) -> Aligner:
-    "An `Aligner` for `lang` fitted on the training translation of the data folder (cached; lexicon only if none)."
-    key = (lang, str(root))
+def default_aligner(lang: str = 'ro', root=None, exclude=()) -> Aligner:
+    "An `Aligner` for `lang` fitted on the training translation of the data folder less the ids in `exclude` (cached; lexicon only if none)."
+    key = (lang, str(root), frozenset(exclude))
     if key not in _ALIGNERS:
         al = Aligner(lang)
         try:
             r = root if isinstance(root, DataRoot) else data_root(root, verbose=False)
             tg = load_examples('train_full', lang, r)
             en = {e.id: e for e in load_examples('train_full', 'en', r)}
-            al.fit([(en[t.id], t) for t in tg])
+            al.fit([(en[t.id], t) for t in tg if t.id not in key[2]])
         except FileNotFoundError: pass
         _ALIGNERS[key] = al
     return _ALIGNERS[key]
+
+# %% ../nbs/03_translate.ipynb
+def _strict(self, en_word: str, tg_word: str) -> float:
+    "`score` with the learned part counted on 5-letter prefixes, so that `răspunsul` (answer) is not `răspândi` (spread)."
+    a, fw = en_stem(en_word), fold(tg_word)
+    if fold(en_word) == fw or any(_lex_match(x, fw) for x in self.lex.get(a, ())): return 1.
+    cog = trigram_sim(en_word, tg_word)
+    p = min(1., self.trans5.get(a, {}).get(fw[:5], 0) / self.c_en[a]) if self.c_en[a] else 0.
+    return max(p, cog if cog >= 0.5 else 0.)
+
+def _lex_form(x, w):
+    "Whether folded `w` inflects folded lexicon word `x`: `x` less a final vowel, plus at most 3 letters (cutie → cutia, not cuțit; bani, not băncile)."
+    s = x[:-1] if len(x) > 3 and x[-1] in 'aeiu' else x
+    return w.startswith(s) and len(w) - len(s) <= 3
+
+def _usual_source(self, tg_word: str, min_n: int = 5, share: float = 0.6):
+    "The English stem that `tg_word` translates in at least `share` of its ≥ `min_n` training entities, else one lexicon entry listing it."
+    k = fold(tg_word)[:5]
+    if self.c_tg[k] >= min_n:
+        y, c = self.rev[k].most_common(1)[0]
+        if c >= share * self.c_tg[k]: return y
+    hits = {en for en, ws in self.lex.items() if any(_lex_form(x, fold(tg_word)) for x in ws)}
+    return hits.pop() if len(hits) == 1 else None
+
+Aligner.strict, Aligner.usual_source = _strict, _usual_source
 
 # %% ../nbs/03_translate.ipynb
 def _marker_issues(tgt):
@@ -409,6 +449,132 @@ def _language_issues(src, plain, lang):
     return out
 
 # %% ../nbs/03_translate.ipynb
+EN_CLOSED = EN_STOP | set('''he she they we you i me him them us my your our not no nor also all each every both such very more most many
+much few other another there here when where while if so but than then after before about over under between against through during
+without within across along among around behind below beside beyond down up off out upon via per toward towards near would could should
+will can may might must shall do does did done has had have having said says say be am one two three four five six seven eight nine ten
+first second last only just even still what why how either neither'''.split())  # words that end an English noun phrase
+_TOK_RE = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*|\S")
+_DETS = set('the a an his her its their our my your this that these those'.split())
+
+def _content(tok): return bool(re.match(r'[^\W\d_]', tok)) and tok.lower() not in EN_CLOSED
+def _possessor(tok): return re.sub(r"['’]s$", '', tok)
+
+def np_neighbours(plain: str, span: tuple, max_pre: int = 3, max_post: int = 2) -> list:
+    "Words of English `plain` in the noun phrase of `span`: the modifiers before it, a following noun or `of` complement after it."
+    mods = []
+    for t in reversed(_TOK_RE.findall(plain[:span[0]])):
+        if not _content(t) or len(mods) == max_pre: break
+        mods.insert(0, _possessor(t))
+    post, after, i = _TOK_RE.findall(plain[span[1]:]), [], 0
+    if post[:1] and post[0].lower() == 'of':
+        i = 1
+        while i < len(post) and post[i].lower() in _DETS: i += 1
+    while i < len(post) and _content(post[i]) and len(after) < max_post: after.append(_possessor(post[i])); i += 1
+    return mods + after
+
+def en_head(ent: str) -> tuple:
+    "The head word of English entity `ent` (its last word, or the last before `of`) and its other content words."
+    ws = [_possessor(t) for t in _TOK_RE.findall(ent) if re.match(r'[^\W_]', t)]
+    if not ws: return None, []
+    k = next((i for i, w in enumerate(ws) if w.lower() == 'of' and i > 0), len(ws))
+    return ws[k - 1], [w for i, w in enumerate(ws) if i != k - 1 and _content(w)]
+
+# %% ../nbs/03_translate.ipynb
+RO_LINK = set('de cu din pentru al a ai ale lui la'.split())  # what joins a Romanian head to the modifier after it
+
+def _outside_words(m, lang):
+    (a, b), (c, d) = sorted([m.e1_span, m.e2_span])
+    return words(m.plain[:a] + ' ' + m.plain[b:c] + ' ' + m.plain[d:], lang)
+
+def _head_before(src, m, name, al, head):
+    "Whether the content word just before span `name` (past `de`, `al`, …) can be the head's translation: it translates no other English word."
+    for t in reversed(_TOK_RE.findall(m.plain[:getattr(m, f'{name}_span')[0]])[-4:]):
+        f = fold(t)
+        if f in RO_LINK: continue
+        if not re.match(r'[^\W\d_]', t) or f in RO_STOP or len(f) < 3 or f in set(words(src.plain)): return False
+        others = [w for w in _WORD_RE.findall(src.plain) if _content(w) and fold(w) != fold(head)]
+        return al.score(head, t) >= 0.3 or _best(al, others, [t]) < 0.5
+    return False
+
+# %% ../nbs/03_translate.ipynb
+def _modifier_issue(src, m, name, lang, al):
+    "`marker_on_modifier` when every word of span `name` translates a noun-phrase neighbour of the English head and none the head."
+    head, inner = en_head(getattr(src, name))
+    tw = words(getattr(m, name), lang)
+    cands = [w for w in inner + np_neighbours(src.plain, getattr(src, f'{name}_span')) if head and fold(w) != fold(head)]
+    if not tw or not cands or _best(al, [head], tw) >= 0.3: return None
+    hits = []
+    for w in tw:
+        s, c = max((al.score(c, w), c) for c in cands)
+        whole = trigram_sim(c + head, w)  # one word for the compound: `aminoacizi` for amino acids
+        if s < 0.5 or s <= al.score(head, w) or (whole >= 0.5 and whole > trigram_sim(c, w)): return None
+        hits.append((s, c))
+    sure = _best(al, [head], _outside_words(m, lang)) >= 0.4 or (lang == 'ro' and _head_before(src, m, name, al, head))
+    return Issue('marker_on_modifier', f"{name} marks '{getattr(m, name)}' (= '{max(hits)[1]}'), not the head '{head}' of the English phrase",
+                 'error' if sure else 'warning', entity=name)
+
+# %% ../nbs/03_translate.ipynb
+def _other_word_issue(src, m, name, lang, al):
+    "`marker_on_other_word` when every word of span `name` translates an English word outside the entity that is translated nowhere else."
+    ent, tw = words(getattr(src, name), 'en'), words(getattr(m, name), lang)
+    if not ent or not tw or _best(al, ent, tw) >= 0.15: return None
+    others = [w for w in _WORD_RE.findall(src.plain) if _content(w) and len(w) > 2 and fold(w) not in set(ent)]
+    a, b = getattr(m, f'{name}_span')
+    rest, hits = words(m.plain[:a] + ' ' + m.plain[b:], lang), []
+    for w in tw:
+        s, y = max(((al.strict(y, w), y) for y in others), default=(0., None))
+        if s < 0.5 or max((al.strict(y, x) for x in rest), default=0.) >= 0.5: return None
+        hits.append((s, y))
+    s, y = max(hits)
+    return Issue('marker_on_other_word', f"{name} marks '{getattr(m, name)}', which translates the English '{y}', not '{getattr(src, name)}'",
+                 'error' if s >= 0.8 else 'warning', entity=name)
+
+# %% ../nbs/03_translate.ipynb
+def _copied_issue(src, m, name, lang, al):
+    "`untranslated_entity` when span `name` is the English word copied and a translation of it stands outside the span (`Echipa <e1>team</e1>`)."
+    ent, t = getattr(src, name), getattr(m, name)
+    if fold(ent).strip() != fold(t).strip() or any(c.isupper() for c in ent): return None
+    out = [w for w in _outside_words(m, lang) if trigram_sim(w, ent) < 0.5 and stem(w) != stem(ent)]
+    s, w = max(((al.score(a, w), w) for a in words(ent, 'en') for w in out), default=(0., None))
+    if s < 0.8: return None
+    return Issue('untranslated_entity', f"{name} '{t}' is the English entity copied; its translation '{w}' stands outside the marker", entity=name)
+
+# %% ../nbs/03_translate.ipynb
+def _sentence_initial(text, name): return bool(re.search(rf'(?:^|[.!?:"«„])\s*(?:<e[12]>\s*)*<{name}>', text))
+
+def _name_issue(src, m, tgt, name, lang, al):
+    "`entity_as_name`: a capitalised word inside span `name`, not sentence-initial, for an English entity written in lower case."
+    if any(c.isupper() for c in getattr(src, name)): return None
+    ws, here = _WORD_RE.findall(re.search(rf'<{name}>(.*?)</{name}>', tgt)[1]), words(src.plain)
+    caps = [w for k, w in enumerate(ws) if w[0].isupper() and not (k == 0 and _sentence_initial(tgt, name))
+            and fold(w) not in set(here) and _best(al, here, [w]) < 0.5]  # not a name the English sentence has
+    if not caps: return None
+    return Issue('entity_as_name', f"{name} '{getattr(m, name)}' has the name '{caps[0]}' for the English common noun '{getattr(src, name)}'", entity=name)
+
+def _lexicon_issue(src, m, name, lang, al):
+    "`mistranslated_entity`: the one word of span `name` usually translates an English word that is not in the sentence."
+    ent, tw = words(getattr(src, name), 'en'), words(getattr(m, name), lang)
+    if len(tw) != 1 or not ent or _best(al, ent, tw) >= 0.15: return None
+    y = al.usual_source(tw[0])
+    if y is None or y in {en_stem(w) for w in words(src.plain)} or max(trigram_sim(y, e) for e in ent) >= 0.5: return None
+    return Issue('mistranslated_entity', f"{name} '{getattr(m, name)}' usually translates the English '{y}', not '{getattr(src, name)}'", entity=name)
+
+# %% ../nbs/03_translate.ipynb
+def _head_issues(src, tgt, m, issues, lang, al):
+    "The head-aware marker checks and mistranslation signals of both entities, where the checks before found no marker or copy problem."
+    if any(i.type in ('swapped_entities', 'nested_markers') for i in issues): return []
+    out = []
+    for name in ('e1', 'e2'):
+        have = {AUDIT_OF.get(i.type) for i in issues if i.entity == name}
+        if 'untranslated' not in have and (x := _copied_issue(src, m, name, lang, al)): out.append(x); continue
+        if have & {'misplaced', 'untranslated'}: continue
+        x = (_modifier_issue(src, m, name, lang, al) or _other_word_issue(src, m, name, lang, al)
+             or _name_issue(src, m, tgt, name, lang, al) or _lexicon_issue(src, m, name, lang, al))
+        if x: out.append(x)
+    return out
+
+# %% ../nbs/03_translate.ipynb
 def validate_pair(src: Example, tgt_text: str, target_lang: str = 'ro', aligner: Aligner = None) -> list:
     "Issues of the translation `tgt_text` of example `src` into `target_lang` (entity checks when `src` is English)."
     check_lang(target_lang)
@@ -418,7 +584,10 @@ def validate_pair(src: Example, tgt_text: str, target_lang: str = 'ro', aligner:
         return ([Issue('marker_format', 'markers in the translation of an unmarked sentence')] if bad else []) + _language_issues(src, tgt_text, target_lang)
     m, out = _marker_issues(tgt_text)
     out += _language_issues(src, strip_markers(tgt_text), target_lang)
-    if m is not None and src.lang == 'en': out += _entity_issues(src, m, target_lang, aligner if aligner is not None else default_aligner(target_lang))
+    if m is not None and src.lang == 'en':
+        al = aligner if aligner is not None else default_aligner(target_lang)
+        out += _entity_issues(src, m, target_lang, al)
+        out += _head_issues(src, tgt_text, m, out, target_lang, al)
     return out
 
 # %% ../nbs/03_translate.ipynb
@@ -600,6 +769,110 @@ def review_sheet(src, tgt, issues: dict, out_dir, lang: str = 'ro', per_relation
     return out/'review.csv', out/'review.html'
 
 # %% ../nbs/03_translate.ipynb
+def audit_key(row) -> tuple: return (row['split'], int(row['id']))
+
+def entity_label(issues, name: str, severity: str = 'error') -> str:
+    "The audit type the validator's `issues` give entity `name` ('ok' if none), from errors only or, with `severity='warning'`, warnings too."
+    sev = ('error',) if severity == 'error' else ('error', 'warning')
+    got = {AUDIT_OF[i.type] for i in issues if i.type in AUDIT_OF and i.severity in sev and i.entity in (None, name)}
+    return next((t for t in AUDIT_TYPES if t in got), 'ok')
+
+# %% ../nbs/03_translate.ipynb
+def _prf(tp, fp, fn): return dict(tp=tp, fp=fp, fn=fn, precision=tp / (tp + fp) if tp + fp else None, recall=tp / (tp + fn) if tp + fn else None)
+
+def audit_scores(rows, issues: dict, severity: str = 'error') -> dict:
+    "Precision and recall of validator `issues` (`audit_key` -> issues) against audit `rows`: per audit type, entity and sentence."
+    conf, sent, labs = Counter(), Counter(), ('ok',) + AUDIT_TYPES
+    for r in rows:
+        pred = {n: entity_label(issues[audit_key(r)], n, severity) for n in ('e1', 'e2')}
+        conf.update((r[n], p) for n, p in pred.items())
+        sent[any(r[n] != 'ok' for n in pred), any(p != 'ok' for p in pred.values())] += 1
+    per = {t: _prf(conf[t, t], sum(conf[g, t] for g in labs if g != t), sum(conf[t, p] for p in labs if p != t)) for t in AUDIT_TYPES}
+    ent = _prf(sum(conf[g, p] for g in AUDIT_TYPES for p in AUDIT_TYPES), sum(conf['ok', p] for p in AUDIT_TYPES), sum(conf[g, 'ok'] for g in AUDIT_TYPES))
+    return dict(severity=severity, n=len(rows), types=per, entity=ent, sentence=_prf(sent[True, True], sent[False, True], sent[True, False]),
+                confusion={g: {p: conf[g, p] for p in labs} for g in labs})
+
+def signal_precision(rows, issues: dict) -> dict:
+    "Per issue type, over the audited entities it flags (any severity): how many, how many the audit gives its type, how many have a problem."
+    n, same, bad = Counter(), Counter(), Counter()
+    for r in rows:
+        for name in ('e1', 'e2'):
+            for t in {i.type for i in issues[audit_key(r)] if i.type in AUDIT_OF and i.entity in (None, name)}:
+                n[t] += 1; same[t] += r[name] == AUDIT_OF[t]; bad[t] += r[name] != 'ok'
+    return {t: dict(flagged=n[t], same_type=same[t], precision=same[t] / n[t], problem=bad[t]) for t in sorted(n)}
+
+# %% ../nbs/03_translate.ipynb
+HALVES = ('dev', 'report', 'all')
+
+def _check_row(r, where):
+    ok = all(f in r for f in ('id', 'split', 'half', 'e1', 'e2')) and r['split'] in ('train', 'test') and r['half'] in HALVES[:2]
+    if not ok or {r['e1'], r['e2']} - {'ok', *AUDIT_TYPES}:
+        raise ValueError(f"{where}: an audit line needs id, split (train/test), half (dev/report) and e1, e2 in ok, {', '.join(AUDIT_TYPES)}")
+    return r
+
+def read_audit(paths, half: str = 'all') -> list:
+    "The rows of audit JSONL file(s) `paths` (a list, or names joined by commas) in `half` ('dev', 'report' or 'all')."
+    if half not in HALVES: raise ValueError(f"unknown audit half {half!r}; choose one of {', '.join(HALVES)}")
+    rows = []
+    for p in map(Path, paths.split(',') if isinstance(paths, str) else [paths] if isinstance(paths, Path) else paths):
+        if not p.exists(): raise FileNotFoundError(f"audit file not found: {p}")
+        rows += [_check_row(r, f'{p} line {k}') for k, r in enumerate(read_jsonl(p), 1)]
+    return [r for r in rows if half in ('all', r['half'])]
+
+# %% ../nbs/03_translate.ipynb
+def audit_issues(rows, lang: str = 'ro', root=None, tgt: dict = None) -> tuple:
+    "Validator issues of the audited pairs found in the data (`audit_key` -> issues), and those rows."
+    r = root if isinstance(root, DataRoot) else data_root(root, verbose=False)
+    al = default_aligner(lang, root, exclude={int(x['id']) for x in rows if x['split'] == 'train'})
+    out = {}
+    for split, name in (('train', 'train_full'), ('test', 'test')):
+        want = {int(x['id']) for x in rows if x['split'] == split}
+        if not want: continue
+        en = {e.id: e for e in load_examples(name, 'en', r) if e.id in want}
+        tg = tgt if tgt is not None else {e.id: e.text for e in load_examples(name, lang, r) if e.id in want}
+        out.update({(split, i): validate_pair(en[i], tg[i], lang, al) for i in want if i in en and i in tg})
+    return out, [x for x in rows if audit_key(x) in out]
+
+# %% ../nbs/03_translate.ipynb
+def _misses(rows, issues):
+    out = []
+    for r in rows:
+        iss = issues[audit_key(r)]
+        for n in ('e1', 'e2'):
+            e, w = entity_label(iss, n), entity_label(iss, n, 'warning')
+            if r[n] != e or r[n] != w:
+                out.append(dict(id=r['id'], split=r['split'], entity=n, audit=r[n], error=e, warning=w, en=r.get(f'en_{n}'), ro=r.get(f'ro_{n}'),
+                                reason=r.get(f'{n}_reason'), issues=[f'{i.type}/{i.severity}' for i in iss if i.type in AUDIT_OF and i.entity in (None, n)]))
+    return out
+
+def audit_report(audit, half: str = 'all', lang: str = 'ro', root=None, tgt: dict = None) -> dict:
+    "The validator against the human audit file(s) `audit` on `half`: scores at error severity and counting warnings, signals, misses."
+    rows = read_audit(audit, half)
+    issues, found = audit_issues(rows, lang, root, tgt)
+    if rows and not found: raise ValueError(f"none of the {len(rows)} audited pairs is in the data folder; point RELEX_DATA at the release")
+    return dict(audit=str(audit), half=half, n=len(found), missing=len(rows) - len(found), error=audit_scores(found, issues, 'error'),
+                warning=audit_scores(found, issues, 'warning'), signals=signal_precision(found, issues), misses=_misses(found, issues))
+
+# %% ../nbs/03_translate.ipynb
+def _pct(x): return '   -' if x is None else f'{x:4.2f}'
+
+def format_audit(rep: dict) -> str:
+    "Readable text of an `audit_report`: the confusion tables, precision/recall, each signal's precision and the misses."
+    labs, out = ('ok',) + AUDIT_TYPES, [f"audit {rep['audit']} half {rep['half']}: {rep['n']} sentences ({rep['missing']} not in the data)"]
+    for sev in ('error', 'warning'):
+        s = rep[sev]
+        out += ['', f"at {'error severity' if sev == 'error' else 'error + warning severity'} (rows: audit, columns: validator)",
+                f"{'':14s}" + ''.join(f'{p:>14s}' for p in labs)]
+        out += [f'{g:14s}' + ''.join(f"{s['confusion'][g][p]:14d}" for p in labs) for g in labs]
+        out += [f"{k:14s} P {_pct(v['precision'])}  R {_pct(v['recall'])}  (tp {v['tp']}, fp {v['fp']}, fn {v['fn']})"
+                for k, v in [*s['types'].items(), ('entity', s['entity']), ('sentence', s['sentence'])]]
+    out += ['', 'each signal, any severity: flagged entities, of which the audit gives the same type / some problem']
+    out += [f"{t:28s} {v['flagged']:4d}  same type {v['same_type']:3d} (P {v['precision']:.2f})  a problem {v['problem']:3d}" for t, v in rep['signals'].items()]
+    out += ['', f"disagreements ({len(rep['misses'])}): id entity  audit → error / +warning  EN → RO  [issues]  audit reason"]
+    out += [f"{m['id']} {m['entity']}  {m['audit']} → {m['error']} / {m['warning']}  {m['en']!r} → {m['ro']!r}  {m['issues']}  {m['reason'] or ''}" for m in rep['misses']]
+    return '\n'.join(out)
+
+# %% ../nbs/03_translate.ipynb
 def _read_src(src, root=None):
     if src in SPLITS: return load_examples(src, 'en', root)
     return read_semeval_txt(src)
@@ -650,12 +923,20 @@ def validate_cli(src: str = 'test',  # English source: official SemEval TXT file
                  judge: str = None,  # model to ask about alignment issues (e.g. openai:<name>)
                  review: str = None,  # folder for the human-review sheet (review.csv, review.html)
                  per_relation: int = 20,  # review sentences per relation
+                 audit: str = None,  # human audit JSONL file(s), comma-separated: score the validator against them (default translation: the reference)
+                 half: str = 'all',  # audit half to score: dev, report or all
                  json: bool = False):  # print the report as JSON
-    "Validate a translation against its English source and print the QA report."
-    if not tgt: raise ValueError('--tgt FILE is required (a JSONL with id and sentence_<lang>)')
+    "Validate a translation against its English source and print the QA report, or score the validator against a human audit."
+    dumps = lambda r: globals()['json'].dumps(r, ensure_ascii=False)
+    if audit:
+        recs = _read_tgt(tgt) if tgt else None
+        lang = check_lang(lang or (_lang_of(recs) if recs else 'ro'))
+        rep = audit_report(audit, half, lang, tgt=_as_texts(recs, lang) if recs else None)
+        print(dumps(rep) if json else format_audit(rep)); return
+    if not tgt: raise ValueError('--tgt FILE is required (a JSONL with id and sentence_<lang>), unless --audit is given')
     try: rep = validate_files(src, tgt, ref, lang, judge, review, per_relation)
     except EndpointError as e: raise ConnectionError(str(e)) from None
-    print(globals()['json'].dumps(rep, ensure_ascii=False) if json else format_qa(rep))
+    print(dumps(rep) if json else format_qa(rep))
 
 # %% ../nbs/03_translate.ipynb
 def translate_split(model: str = 'gemma-270m', lang: str = 'ro', split: str = 'test', out=None, limit: int = None, ids=None,

@@ -17,6 +17,10 @@ BAD = {
     'partly_untranslated_entity': ('The <e1>water systems</e1> failed after the <e2>storm</e2> yesterday.',
                                    '<e1>sistemele water</e1> au cedat după <e2>furtuna</e2> de ieri.', 'ro'),
     'misplaced_marker': (None, 'Compania <e1>fabrică</e1> <e2>scaune</e2> din plastic.', 'ro'),
+    'marker_on_modifier': ('The electron <e1>beam</e1> hit the <e2>target</e2>.', 'Fasciculul de <e1>electroni</e1> a lovit <e2>ținta</e2>.', 'ro'),
+    'marker_on_other_word': ('A <e1>ban</e1> on <e2>beer</e2> was lifted by Sunshine.', 'O <e1>interdicție</e1> asupra <e2>Sunshine</e2> a fost ridicată.', 'ro'),
+    'entity_as_name': ('Insurgents have thrown a <e1>grenade</e1> into the <e2>crowd</e2>.', 'Insurgenții au aruncat o <e1>Granada</e1> în <e2>mulțime</e2>.', 'ro'),
+    'mistranslated_entity': ('The <e1>heart</e1> was put in a silver <e2>casket</e2>.', '<e1>Inima</e1> a fost pusă într-o <e2>cutie</e2> de argint.', 'ro'),
     'swapped_entities': (None, '<e1>Scaunele</e1> din plastic sunt fabricate de <e2>companie</e2>.', 'ro'),
     'unaligned_entity': ('The <e1>water</e1> filled the <e2>bottle</e2> quickly.', '<e1>Laptele</e1> a umplut repede <e2>sticla</e2>.', 'ro'),
     'entity_span_length': ('The <e1>company</e1> that was always good fabricates <e2>chairs</e2>.',
@@ -35,6 +39,8 @@ GOOD = [
     ('The <e1>BBC</e1> produced the <e2>documentary</e2> last year.', '<e1>BBC</e1> a produs <e2>documentarul</e2> anul trecut.', 'ro'),
     (None, '<e1>Компания</e1> производит пластиковые <e2>стулья</e2>.', 'ru'),
     (None, "L'<e1>entreprise</e1> fabrique des <e2>chaises</e2> en plastique.", 'fr'),
+    ('The electron <e1>beam</e1> hit the <e2>target</e2>.', '<e1>Fasciculul</e1> de electroni a lovit <e2>ținta</e2>.', 'ro'),  # the head, marked
+    ('The Bush <e1>administration</e1> sent the <e2>troops</e2>.', '<e1>Administrația</e1> Bush a trimis <e2>trupele</e2>.', 'ro'),
 ]
 
 
@@ -125,3 +131,28 @@ def test_validate_full_reference(shared_data):
     assert rep['n'] == 2664 and set(rep['counts']) == set(ISSUE_TYPES)
     assert rep['counts']['untranslated_entity'] > 50 and rep['counts']['misplaced_marker'] > 20
     assert 8884 in [x['id'] for x in rep['examples']['nested_markers']]
+
+
+AUDIT = [dict(id=8002, split='test', half='dev', e1='ok', e2='ok'), dict(id=8003, split='test', half='report', e1='misplaced', e2='ok')]
+
+
+def test_validate_audit_cli(tmp_path, shared_data):
+    "`relex validate --audit` scores the validator on the reference pairs of an audit, per half, at both severities."
+    p = tmp_path/'audit.jsonl'
+    p.write_text(''.join(json.dumps(r) + '\n' for r in AUDIT))
+    r = subprocess.run(['relex', 'validate', '--audit', str(p), '--half', 'all', '--json'], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep['n'] == 2 and set(rep) >= {'error', 'warning', 'signals', 'misses'}
+    s = rep['error']['sentence']
+    assert (s['tp'], s['fp'], s['fn']) == (1, 0, 0) and rep['error']['types']['misplaced']['tp'] == 1  # 8003: Maestrul <e1>școlii</e1>
+    txt = subprocess.run(['relex', 'validate', '--audit', str(p), '--half', 'report'], capture_output=True, text=True, timeout=600).stdout
+    assert 'sentence' in txt and '1 sentences' in txt
+
+
+def test_validate_audit_errors_are_one_line(tmp_path):
+    (tmp_path/'bad.jsonl').write_text('{"id": 1, "split": "test", "half": "dev", "e1": "wrong", "e2": "ok"}\n')
+    for args, msg in [(['--audit', tmp_path/'none.jsonl'], 'audit file not found'), (['--audit', tmp_path/'bad.jsonl'], 'bad.jsonl line 1'),
+                      (['--audit', tmp_path/'bad.jsonl', '--half', 'x'], "unknown audit half 'x'")]:
+        r = subprocess.run(['relex', 'validate', *map(str, args)], capture_output=True, text=True)
+        assert r.returncode == 1 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
