@@ -13,7 +13,8 @@ from pathlib import Path
 import _common as C
 from relex.core import write_json, provenance
 from relex.data import load_examples, data_root
-from relex.translate import translation_backend, translate_examples, Seq2SeqBackend, tiny_seq2seq, default_aligner
+from relex.translate import translation_backend, translate_examples, Seq2SeqBackend, tiny_seq2seq
+from relex.align import default_aligner
 
 def make_backend(model: str, lang: str, batch_size: int, cache: dict):
     "The backend translating with `model` at `batch_size` (concurrency for `openai:` endpoints); models load once."

@@ -15,11 +15,11 @@ VERBS = {
     'score':     ('relex.metrics', 'score_cli', 'score a predictions file (official scorer and every other column)'),
     'baseline':  ('relex.metrics', 'baseline_cli', 'majority-label baseline, scored and written as a run'),
     'translate': ('relex.translate', 'translate_cli', 'translate the benchmark keeping the entity markers'),
-    'validate':  ('relex.translate', 'validate_cli', 'QA report of a translation against its source'),
+    'validate':  ('relex.audit', 'validate_cli', 'QA report of a translation against its source'),
     'prompt':    ('relex.prompting', 'prompt_cli', 'zero/few-shot LLM relation extraction'),
     'qlora':     ('relex.qlora', 'qlora_cli', 'QLoRA fine-tuning of a causal LM'),
     'encoder':   ('relex.encoders', 'encoder_cli', 'encoder baselines (XLM-R, Romanian BERT, MiniLM)'),
-    'run':       ('relex.report', 'run_cli', 'run a params grid through papermill and render reports'),
+    'run':       ('relex.experiments', 'run_cli', 'run a params grid through papermill and render reports'),
 }
 
 def usage() -> str:

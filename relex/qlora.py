@@ -175,7 +175,7 @@ def sft_trainer(model, tokenizer, train_ds, dev_ds=None, out_dir='runs/qlora/che
         output_dir=str(out_dir), num_train_epochs=epochs, max_steps=max_steps, per_device_train_batch_size=per_device_batch,
         per_device_eval_batch_size=per_device_batch, gradient_accumulation_steps=grad_acc, learning_rate=lr,
         lr_scheduler_type='cosine', warmup_steps=warmup, weight_decay=weight_decay, seed=seed, data_seed=seed,
-        optim=optim or ('paged_adamw_8bit' if q else 'adamw_torch'), bf16=cuda and torch.cuda.is_bf16_supported(),
+        optim=optim or ('paged_adamw_8bit' if q and cuda else 'adamw_torch'), bf16=cuda and torch.cuda.is_bf16_supported(),
         gradient_checkpointing=q, gradient_checkpointing_kwargs={'use_reentrant': False},
         logging_steps=logging_steps, save_strategy='steps', save_steps=save_steps, save_total_limit=save_total_limit,
         eval_strategy='steps' if ev else 'no', eval_steps=save_steps, load_best_model_at_end=ev,

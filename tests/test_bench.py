@@ -3,6 +3,7 @@ import json, subprocess, sys
 from pathlib import Path
 import pytest
 import torch
+from relex.data import load_examples
 
 BENCH = Path(__file__).resolve().parents[1]/'bench'
 sys.path.insert(0, str(BENCH))
@@ -33,7 +34,38 @@ def test_llm_every_setting(tmp_path, tiny_llm):
     assert rows['d']['agree_with_c'] == 100  # the cached exemplar prefix must not change the chosen label
     m = js['provenance']['bench_machine']
     assert m['cores'] >= 1 and m['cpu_model'] and js['provenance']['params']['n'] == 3
-    assert (tmp_path/next(tmp_path.glob('llm_inference-*.json')).name.replace('.json', '.png')).stat().st_size > 0
+    from PIL import Image
+    fig = Image.open(tmp_path/next(tmp_path.glob('llm_inference-*.json')).name.replace('.json', '.png'))
+    assert fig.format == 'PNG' and min(fig.size) > 100
+
+
+def test_llm_trie_settings(tmp_path, tiny_llm):
+    res = llm_inference.bench_llm('tiny', k=1, limit=3, settings='adfg', chunk=2, out=tmp_path, backend=tiny_llm, quiet=True)
+    rows = {r['setting']: r for r in res['rows']}
+    assert list(rows) == list('adfg') and all(rows[s]['n'] == 3 and rows[s]['invalid_rate'] == 0 for s in 'dfg')
+    assert rows['f']['agree_with_d'] == 100  # the trie computes the same log-likelihoods as the padded rows
+    assert 0 <= rows['g']['agree_with_d'] <= 100 and 'agree_with_d' not in rows['d']
+    for s in 'dfg':  # the time breakdown of label scoring
+        assert all(rows[s][f'{k}_s'] >= 0 for k in ('prefill', 'forward', 'project')) and 'other_s' in rows[s]
+    assert 'prefill_s' not in rows['a']
+    recs = [json.loads(l) for l in next(tmp_path.glob('llm_inference/*/g.jsonl')).read_text().splitlines()]
+    assert set(recs[0]['steps']) == {'prefill', 'forward', 'project'}
+
+
+def test_llm_with_a_lora_adapter_and_the_short_prompt(tmp_path):
+    from relex.qlora import lora_model
+    from relex.core import write_json
+    base = llm_inference.load_llm('tiny')
+    lora_model(base.model).save_pretrained(tmp_path/'run'/'adapter')
+    write_json(tmp_path/'run'/'adapter'/'relex_qlora.json', dict(prompt='short', prompt_id='relex-A-short-v1', global_step=0))
+    be = llm_inference.load_llm('tiny', tmp_path/'run'/'adapter')
+    assert be.name == 'tiny+lora' and not hasattr(be.model, 'peft_config')  # merged into the base
+    res = llm_inference.bench_llm('tiny', k=0, limit=2, settings='dg', out=tmp_path, backend=be, quiet=True, adapter=tmp_path/'run'/'adapter')
+    p = res['provenance']['params']
+    assert p['prompt'] == 'short' and p['adapter_trained']['prompt_id'] == 'relex-A-short-v1'  # the adapter's training prompt by default
+    assert next(tmp_path.glob('llm_inference-*.json')).name == 'llm_inference-tiny+lora-run-en-A-k0-fixed-short-n2.json'
+    with pytest.raises(FileNotFoundError, match='no peft adapter'): llm_inference.bench_llm('tiny', adapter=tmp_path, out=tmp_path)
+    with pytest.raises(ValueError, match='unknown prompt'): llm_inference.bench_llm('tiny', prompt='long', out=tmp_path, backend=be)
 
 
 def test_llm_resumes_without_recomputing(tmp_path, tiny_llm):
@@ -41,11 +73,14 @@ def test_llm_resumes_without_recomputing(tmp_path, tiny_llm):
     llm_inference.bench_llm('tiny', **kw)
     d = next((tmp_path/'llm_inference').iterdir())
     before = (d/'a.jsonl').read_text()
-    recs = [json.loads(l) for l in before.splitlines()]
-    assert [r['id'] for r in recs] == sorted({r['id'] for r in recs}) and len(recs) == 2
-    (d/'c.jsonl').write_text((d/'c.jsonl').read_text().splitlines()[0] + '\n')  # as if killed after one item
+    ids = [e.id for e in load_examples('test', 'en')[:2]]
+    assert [json.loads(l)['id'] for l in before.splitlines()] == ids
+    first = (d/'c.jsonl').read_text().splitlines()[0]
+    (d/'c.jsonl').write_text(first + '\n')  # as if killed after one item
     llm_inference.bench_llm('tiny', **kw)
-    assert (d/'a.jsonl').read_text() == before and len((d/'c.jsonl').read_text().splitlines()) == 2
+    assert (d/'a.jsonl').read_text() == before
+    c = (d/'c.jsonl').read_text().splitlines()
+    assert c[0] == first and [json.loads(l)['id'] for l in c] == ids  # the first item kept as it was, the second added
 
 
 def test_llm_bad_input(tmp_path):
@@ -56,6 +91,7 @@ def test_llm_bad_input(tmp_path):
 def test_encoder_every_setting(tmp_path):
     res = encoder_training.bench_encoder('tiny', limit=4, max_lengths='40,64', batch_size=2, out=tmp_path, isolate=False, quiet=True)
     js = _load(next(tmp_path.glob('encoder_training-*.json')))
+    assert js['rows'] == json.loads(json.dumps(res['rows']))
     got = {(r['head'], r['max_length'], r['padding']) for r in js['rows']}
     assert got == {(h, L, p) for h in ('cls', 'entity-start') for L in (40, 64) for p in ('dynamic', 'max_length')}
     for r in js['rows']:

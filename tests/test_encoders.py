@@ -1,5 +1,5 @@
 "Encoder baselines: tiny random encoders trained for a few steps — heads, label mapping, marker positions, resume, errors, CLI."
-import json, os, subprocess, sys
+import json, os, subprocess
 import numpy as np
 import pytest
 import torch
@@ -74,21 +74,25 @@ def test_entity_start_positions_survive_truncation(tok, text):
 def test_long_test_sentences_are_predicted_not_dropped(tiny, tmp_path):
     exs = _toy(2)
     clf, tok, _ = train_classifier(tiny, exs, exs, tmp_path, epochs=1, batch_size=4)
-    long = [Example.make(99, 'en', 'w ' * 500 + 'the <e1>a</e1> caused the <e2>b</e2>', 'Other')]
-    assert len(classify(clf, tok, long, max_length=32)) == 1
+    long = Example.make(99, 'en', 'w ' * 500 + 'the <e1>a</e1> caused the <e2>b</e2>', 'Other')
+    alone = classify(clf, tok, [exs[0], exs[1]], max_length=32, batch_size=1)
+    preds = classify(clf, tok, [exs[0], long, exs[1]], max_length=32, batch_size=1)
+    assert preds[1] in LABEL2ID and [preds[0], preds[2]] == alone  # a label for the long one, in its place
 
 
 def test_resume_continues_from_the_epoch_checkpoint(tiny, tmp_path):
     exs = _toy(2)
     _, _, first = train_classifier(tiny, exs, exs, tmp_path, epochs=1, batch_size=4)
     ckpt = tmp_path/'checkpoints'/'checkpoint-2'
-    assert ckpt.exists()
+    state = lambda c: {k: v for k, v in json.loads((c/'trainer_state.json').read_text()).items()
+                       if k in ('epoch', 'global_step')}
+    assert state(ckpt) == dict(epoch=1.0, global_step=2)
     stamp = (ckpt/'model.safetensors').stat().st_mtime_ns
     _, _, info = train_classifier(tiny, exs, exs, tmp_path, epochs=2, batch_size=4, resume=True)
     assert [e for e, _ in info['dev_by_epoch']] == [1.0, 2.0]
     assert info['dev_by_epoch'][0] == first['dev_by_epoch'][0]  # epoch 1 came from the checkpoint, not retrained
     assert (ckpt/'model.safetensors').stat().st_mtime_ns == stamp
-    assert (tmp_path/'checkpoints'/'checkpoint-4').exists()
+    assert state(tmp_path/'checkpoints'/'checkpoint-4') == dict(epoch=2.0, global_step=4)
     with pytest.raises(ValueError, match='already holds checkpoints'):
         train_classifier(tiny, exs, exs, tmp_path, epochs=1)
 

@@ -5,8 +5,9 @@ import torch
 from relex.core import LABELS, OTHER, Example, read_jsonl, coarse
 from relex.data import load_examples
 from relex.prompting import (parse_label, parse_task_b, select_exemplars, build_prompt, answer_text, reference_scores,
-                             train_tiny_answerer, prompt_run, run_name, STRATEGIES)
-from relex.models import HFBackend, tiny_causal_lm
+                             train_tiny_answerer, prompt_run, run_name, STRATEGIES, TokenTrie, NORMS, label_scores, _predict,
+                             _tokens, _candidate_ids)
+from relex.models import HFBackend, tiny_causal_lm, tiny_tokenizer
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest on a shared CPU
 
@@ -110,6 +111,70 @@ def test_label_scoring_picks_the_gold_label_when_the_prompt_makes_it_obvious():
     be = train_tiny_answerer(cue, gold, seed=1)
     picks = [LABELS[max(range(19), key=be.score_candidates(c, LABELS).__getitem__)] for c in cue]
     assert picks == gold
+    for norm in NORMS:  # trie scoring, full and constrained, picks the same labels
+        assert [LABELS[max(range(19), key=be.score_trie(c, LABELS, norm).__getitem__)] for c in cue] == gold
+
+
+def _argmax(s): return max(range(len(s)), key=s.__getitem__)
+
+
+def test_trie_scores_match_plain_forward_passes():
+    be = HFBackend(*tiny_causal_lm(seed=7), name='tiny')
+    exs = load_examples('test', 'en')[:3]
+    prompts = [build_prompt(e, 'A', [exs[0]]) for e in exs] + ['Short unrelated prompt:']
+    cands = LABELS + ['x', 'Oth']  # a one-token candidate, a prefix of another
+    for p in prompts + prompts[:1]:  # a fresh cache, partly reused ones, the first prompt again
+        for norm in NORMS:
+            got, want = be.score_trie(p, cands, norm), reference_scores(be, p, cands, norm)
+            assert max(abs(a - b) for a, b in zip(got, want)) < 1e-4, norm
+        assert be._prefix[1].get_seq_length() == len(be._prefix[0])  # the trie's tokens are cropped off the cache again
+
+
+def test_constrained_scores_are_a_distribution_over_the_labels():
+    be = HFBackend(*tiny_causal_lm(seed=2), name='tiny')
+    p = build_prompt(load_examples('test', 'en')[0])
+    full, cons = be.score_trie(p, LABELS), be.score_trie(p, LABELS, 'constrained')
+    assert abs(sum(torch.tensor(cons).exp().tolist()) - 1) < 1e-4
+    assert all(c >= f - 1e-6 for c, f in zip(cons, full))
+    assert _predict(be, 'A', 'trie', [p])[0] == [LABELS[_argmax(full)]]
+    assert _predict(be, 'A', 'trie-constrained', [p])[0] == [LABELS[_argmax(cons)]]
+    assert label_scores(be, p, 'trie-constrained') == cons
+
+
+def test_trie_with_a_sliding_window_shorter_than_the_prompt():
+    from transformers import Gemma3TextConfig, Gemma3ForCausalLM
+    tok = tiny_tokenizer()
+    torch.manual_seed(0)
+    cfg = Gemma3TextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=2,
+                           num_key_value_heads=1, head_dim=16, sliding_window=12, final_logit_softcapping=20.,
+                           layer_types=['sliding_attention', 'full_attention', 'sliding_attention'],
+                           pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    be = HFBackend(Gemma3ForCausalLM(cfg).eval(), tok, name='tiny-gemma3')
+    p = build_prompt(load_examples('test', 'en')[1])
+    for norm in NORMS:
+        got, want = be.score_trie(p, LABELS, norm), reference_scores(be, p, LABELS, norm)
+        assert max(abs(a - b) for a, b in zip(got, want)) < 1e-4, norm
+
+
+def test_trie_on_gemma_270m():
+    "The embedded model (Gemma 3, sliding window 512) on a 3-shot prompt longer than its window."
+    be = HFBackend.load('gemma-270m')
+    item = load_examples('test', 'en')[0]
+    p = build_prompt(item, 'A', select_exemplars(item, load_examples('train', 'en'), 3))
+    text = be.render(p)
+    ids, cids = _tokens(be, text), _candidate_ids(be, text, LABELS)
+    assert len(ids) > be.model.config.sliding_window
+    trie = TokenTrie(cids)
+    assert len(trie) < sum(map(len, cids)) and len(trie.inputs()) == 115 and len(trie.inputs(True)) < 115
+    full, cons, rows = be.score_trie(p, LABELS), be.score_trie(p, LABELS, 'constrained'), be.score_candidates(p, LABELS)
+    assert max(abs(a - b) for a, b in zip(full, rows)) < 1e-4
+    j = LABELS.index('Cause-Effect(e2,e1)')  # by hand from one plain forward pass: full and renormalised over the allowed tokens
+    c = cids[j]
+    with torch.no_grad(): logits = be.model(torch.tensor([ids + c])).logits[0, len(ids) - 1:].float()
+    lp = torch.log_softmax(logits, -1)
+    assert abs(full[j] - sum(lp[k, t].item() for k, t in enumerate(c))) < 1e-4
+    allowed = [sorted({o[k] for o in cids if len(o) > k and o[:k] == c[:k]}) for k in range(len(c))]
+    assert abs(cons[j] - sum((logits[k, t] - torch.logsumexp(logits[k, allowed[k]], 0)).item() for k, t in enumerate(c))) < 1e-4
 
 
 class _SlowTiny(HFBackend):
@@ -159,6 +224,8 @@ def test_resume_after_kill(tmp_path):
     (['--selection', 'random', '--mode', 'fewshot', '--k', '1'], "unknown selection 'random'"),
     (['--task', 'C'], "unknown task 'C'"),
     (['--calibrate'], 'use it with --scoring labels'),
+    (['--scoring', 'beam'], "unknown scoring 'beam'"),
+    (['--task', 'B', '--scoring', 'trie-constrained'], 'label scoring is for task A'),
     (['--lang', 'en', '--translate', 'same'], 'translate-test reads a non-English test set'),
     (['--lang', 'ro', '--translate', 'no-such-model', '--limit', '1'], "unknown model 'no-such-model'"),
 ])

@@ -5,10 +5,13 @@ import pytest
 
 papermill = pytest.importorskip('papermill')
 import nbformat
-from relex.report import EXPERIMENT_DEFAULTS, run_experiment, run_grid, default_paper_path
+from relex.experiments import EXPERIMENT_DEFAULTS, run_experiment, run_grid
+from relex.data import RELEASE_LAYOUT, SAMPLE_DIR, SAMPLE_LAYOUT
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRY = ('train', 'evaluate', 'report')
+PARAMETERS = dict(train=list(EXPERIMENT_DEFAULTS), evaluate=['pred', 'gold', 'task', 'lang', 'data', 'out_dir'],
+                  report=['runs_dir', 'out_dir', 'paper'])
 
 STANDIN = '''
 from relex.data import load_examples
@@ -31,7 +34,9 @@ def _errors(nb_path):
 def test_entry_notebook_is_a_papermill_template(name):
     nb = nbformat.read(str(ROOT/'nbs'/f'{name}.ipynb'), as_version=4)
     tagged = [c for c in nb.cells if 'parameters' in c.metadata.get('tags', [])]
-    assert len(tagged) == 1, f"{name}.ipynb needs exactly one cell tagged 'parameters'"
+    assigned = [re.findall(r'^(\w+) *=', c.source, re.M) for c in tagged]
+    assert assigned == [PARAMETERS[name]], \
+        f"{name}.ipynb needs one cell tagged 'parameters' that assigns {PARAMETERS[name]}"
     assert nb.cells[0].cell_type == 'raw' and 'skip_exec: true' in nb.cells[0].source, 'nbdev_test must skip entry notebooks'
     assert not any(c.get('outputs') for c in nb.cells if c.cell_type == 'code'), f'{name}.ipynb is committed with outputs'
     assert not any(re.search(r'^\s*(def|class) ', c.source, re.M) for c in nb.cells if c.cell_type == 'code'), 'entry notebooks hold no logic'
@@ -64,13 +69,35 @@ def test_bare_train_then_evaluate(tmp_path):
 def test_gpu_setting_fails_clearly(monkeypatch, tmp_path):
     "`-p model gemma -p lang ro` is the GPU-VM setting: offline without its weights it stops with one clear message."
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')
-    with pytest.raises((FileNotFoundError, ValueError), match='not in the local Hugging Face cache|stage not available'):
+    msg = r"^model 'gemma' \(google/gemma-4-31b-it\) is not in the local Hugging Face cache"
+    with pytest.raises(FileNotFoundError, match=msg):
         run_experiment(model='gemma', lang='ro', output_dir=tmp_path)
+
+
+PAPER = """## Task A — relation classification
+| system | lang | metric kind | macro-F1 | accuracy |
+|---|---|---|---|---|
+| minilm | en | coarse | 55.55 | 44.44 |
+"""
+
+
+def _release_from_sample(d):
+    "The shipped sample laid out as the official release in `d`/data, with a published-results file in `d`/docs."
+    for k in ('train', 'test'):
+        (d/'data'/RELEASE_LAYOUT[k]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SAMPLE_DIR/SAMPLE_LAYOUT[k], d/'data'/RELEASE_LAYOUT[k])
+        src, dst = (lay['translation'].format(split=k, lang='ro') for lay in (SAMPLE_LAYOUT, RELEASE_LAYOUT))
+        (d/'data'/dst).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SAMPLE_DIR/src, d/'data'/dst)
+    (d/'docs').mkdir()
+    (d/'docs/paper_results.md').write_text(PAPER)
+    return d/'data'
 
 
 @pytest.fixture(scope='module')
 def grid(tmp_path_factory):
-    "A grid of three offline experiments (two baselines and a stand-in stage) and one failing run, run twice."
+    """A grid of three offline experiments (two baselines and a stand-in stage) and one failing run, run twice, on the
+    shipped sample laid out as the release, with a published-results file beside it (so the report always compares)."""
     d = tmp_path_factory.mktemp('grid')
     (d/'standin_stage.py').write_text(STANDIN)
     (d/'grid.yaml').write_text(textwrap.dedent('''
@@ -80,14 +107,11 @@ def grid(tmp_path_factory):
           - {model: minilm, lang: en, limit: 12, extra: {stage: 'standin_stage:run'}}
           - {model: gemma-270m, lang: ro, name: broken, extra: {stage: 'relex.no_such_stage:run'}}
     '''))
-    old = os.environ.get('PYTHONPATH')
-    os.environ['PYTHONPATH'] = os.pathsep.join(filter(None, [str(d), old]))
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # the papermill kernels inherit both
+        mp.setenv('PYTHONPATH', os.pathsep.join(filter(None, [str(d), os.environ.get('PYTHONPATH')])))
+        mp.setenv('RELEX_DATA', str(_release_from_sample(d)))
         first = run_grid(d/'grid.yaml', d/'reports', d/'runs', log=lambda s: None)
         second = run_grid(d/'grid.yaml', d/'reports', d/'runs', log=lambda s: None)
-    finally:
-        if old is None: os.environ.pop('PYTHONPATH')
-        else: os.environ['PYTHONPATH'] = old
     return d, first, second
 
 
@@ -98,9 +122,13 @@ def test_grid_runs_keeps_failures_and_resumes(grid):
     assert st['broken']['status'] == 'failed' and 'stage not available' in st['broken']['error']
     assert (d/'reports/broken.ipynb').exists() and _errors(d/'reports/broken.ipynb'), 'a failed run keeps its error notebook'
     assert st['report']['status'] == 'done'
-    for n in ('majority-en-A-baseline', 'majority-ro-A-baseline', 'minilm-en-A-encoder-n12'):
-        assert (d/'runs'/n/'metrics.json').exists() and (d/'reports'/f'{n}.html').exists()
-    assert json.loads((d/'runs/minilm-en-A-encoder-n12/metrics.json').read_text())['n'] == 12
+    for n, lang, size in (('majority-en-A-baseline', 'en', 38), ('majority-ro-A-baseline', 'ro', 38),
+                          ('minilm-en-A-encoder-n12', 'en', 12)):
+        m = json.loads((d/'runs'/n/'metrics.json').read_text())  # the sample's 38 test sentences, or the stage's limit
+        assert (m['experiment']['name'], m['provenance']['params']['lang'], m['n']) == (n, lang, size)
+        assert not _errors(d/'reports'/f'{n}.ipynb')
+        assert f"official score (9+1-way, directionality taken into account, macro-F1) = {m['official']:.2f}%" in \
+            (d/'reports'/f'{n}.html').read_text()
     again = {s['name']: s['status'] for s in second}
     assert again == {'majority-en-A-baseline': 'skipped', 'majority-ro-A-baseline': 'skipped', 'minilm-en-A-encoder-n12': 'skipped',
                      'broken': 'failed', 'report': 'done'}
@@ -110,8 +138,14 @@ def test_grid_report_compares_with_the_study(grid):
     d, *_ = grid
     html = (d/'reports/report.html').read_text()
     for n in ('majority-en-A-baseline', 'majority-ro-A-baseline', 'minilm-en-A-encoder-n12'): assert n in html
-    if default_paper_path(): assert 'coarse (paper)' in html and 'dir_invalid (paper)' in html
-    else: assert 'No published results file found' in html
+    assert f"Published numbers from <code>{(d/'docs/paper_results.md').resolve()}</code>" in html
+    assert 'No published results file found' not in html
+    m = json.loads((d/'runs/minilm-en-A-encoder-n12/metrics.json').read_text())
+    rows = [re.findall(r'<td>(.*?)</td>', r) for r in re.findall(r'<tr>(.*?)</tr>', html, re.S)]
+    ours = [r for r in rows if r[:4] == ['A', 'minilm', 'encoder', 'en']]  # task, model, setting, lang
+    close = lambda cell, v: re.fullmatch(r'-?\d+\.\d\d', cell) is not None and abs(float(cell) - v) <= 0.005
+    triple = lambda r, i: close(r[i], m['coarse']) and r[i + 1] == '55.55' and close(r[i + 2], m['coarse'] - 55.55)
+    assert len(ours) == 1 and any(triple(ours[0], i) for i in range(len(ours[0]) - 2)), ours  # ours, the paper's, Δ
 
 
 def _chromium():

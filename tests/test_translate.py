@@ -3,7 +3,9 @@ import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
 from relex.core import Example, read_jsonl
-from relex.translate import ISSUE_TYPES, validate_pair, verdict, translate_examples, Aligner
+from relex.align import Aligner
+from relex.validate import ISSUE_TYPES, validate_pair, verdict
+from relex.translate import translate_examples
 
 SRC = 'The <e1>company</e1> fabricates plastic <e2>chairs</e2>.'
 # one hand-written bad translation per issue type: (English source or None for SRC, translation, language)
@@ -71,7 +73,8 @@ def test_unknown_language_is_one_clear_error():
 # a run of translate_examples on a tiny random causal LM, started in a subprocess so it can be killed
 DRIVER = '''
 import sys
-from relex.translate import translate_examples, Aligner
+from relex.translate import translate_examples
+from relex.align import Aligner
 from relex.data import load_examples
 from relex.models import HFBackend, tiny_causal_lm
 exs = (load_examples('test') * 1)[:int(sys.argv[2])]
