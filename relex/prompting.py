@@ -19,7 +19,7 @@ __all__ = ['LABEL_DEFINITIONS', 'PROMPT_ID', 'SHORT_PROMPT_ID', 'PROMPT_STYLES',
            'project_entities', 'prompt_run', 'prompt_cli']
 
 # %% ../nbs/04_prompting.ipynb
-from .models import HFBackend, get_backend, tiny_causal_lm, model_spec
+from .models import HFBackend, OpenAIBackend, get_backend, tiny_causal_lm, model_spec
 import torch
 
 # %% ../nbs/04_prompting.ipynb
@@ -197,10 +197,11 @@ def prefill(self: HFBackend, text: str):
     self._prefix = (ids, out.past_key_values)
     return out.logits[0, -1].float(), out.past_key_values, len(ids)
 
+def _label_sep(text) -> str: return ' ' if text[-1:] == ':' else ''  # what goes between a prompt and a label
+
 def _candidate_ids(self, text, candidates) -> list:
     "Token ids of each of `candidates` as the continuation of prompt `text` (after a space when it ends with ':')."
-    sep = ' ' if text[-1:] in (':',) else ''
-    return [self.tok(sep + c, add_special_tokens=False)['input_ids'] for c in candidates]
+    return [self.tok(_label_sep(text) + c, add_special_tokens=False)['input_ids'] for c in candidates]
 
 # %% ../nbs/04_prompting.ipynb
 def _expand(cache, n):
@@ -372,6 +373,14 @@ def train_tiny_answerer(prompts, answers, steps: int = 150, seed: int = 0, lr: f
     return be
 
 # %% ../nbs/04_prompting.ipynb
+def _endpoint_score_candidates(self, prompt, candidates: list) -> list:
+    "Summed log-likelihood of each of `candidates` after `prompt`, from the endpoint's prompt log-probabilities."
+    text = self.render(prompt)
+    return self.score_continuations(text, [_label_sep(text) + c for c in candidates])
+
+OpenAIBackend.score_candidates = _endpoint_score_candidates
+
+# %% ../nbs/04_prompting.ipynb
 @patch
 @torch.no_grad()
 def generate_cached(self: HFBackend, prompts, max_new_tokens: int = 16, stop: str = None) -> list:
@@ -427,21 +436,31 @@ def calibration_scores(backend, prompt: list, scoring: str = 'labels') -> list:
     if key not in cache: cache[key] = label_scores(backend, prompt[:-1] + [dict(role='user', content=CONTENT_FREE)], scoring)
     return cache[key]
 
+def _scoring_ran(backend, scoring: str) -> str:
+    "The scoring that runs for `scoring` on `backend`: an endpoint scores by prompt log-probabilities, or generates."
+    if scoring == 'generate' or isinstance(backend, HFBackend): return scoring
+    if isinstance(backend, OpenAIBackend):
+        if scoring == 'trie-constrained':
+            raise ValueError('trie-constrained scoring needs an in-process model; an endpoint offers labels or trie')
+        return 'labels' if backend.logprobs_supported() else 'generate'  # `logprobs_supported` warns once
+    if not hasattr(backend, 'score_candidates' if scoring == 'labels' else 'score_trie'):
+        raise ValueError(f'label scoring needs an in-process model or an endpoint; {backend.name} can only generate')
+    return scoring
+
 def _predict(backend, task, scoring, prompts, calibrate: bool = False):
-    "Raw outputs and parsed predictions of `prompts` (label scores divided by the content-free ones if `calibrate`)."
-    if scoring != 'generate':
-        if not hasattr(backend, 'score_candidates' if scoring == 'labels' else 'score_trie'):
-            raise ValueError(f'label scoring needs an in-process model (HFBackend); {backend.name} can only generate')
+    "Raw outputs, parsed predictions and the scoring that ran for `prompts` (less content-free scores if `calibrate`)."
+    used = _scoring_ran(backend, scoring)
+    if used != 'generate':
         raws = []
         for p in prompts:
-            cal = calibration_scores(backend, p, scoring) if calibrate else [0.] * len(LABELS)
-            s = [a - b for a, b in zip(label_scores(backend, p, scoring), cal)]
+            cal = calibration_scores(backend, p, used) if calibrate else [0.] * len(LABELS)
+            s = [a - b for a, b in zip(label_scores(backend, p, used), cal)]
             raws.append(LABELS[max(range(len(LABELS)), key=s.__getitem__)])
     else:
         kw = dict(max_new_tokens=16, stop='\n') if task == 'A' else dict(max_new_tokens=64, stop='}')
         gen = backend.generate_cached if isinstance(backend, HFBackend) else backend.generate
         raws = gen(prompts, **kw)
-    return raws, [(parse_label if task == 'A' else parse_task_b)(r) for r in raws]
+    return raws, [(parse_label if task == 'A' else parse_task_b)(r) for r in raws], used
 
 # %% ../nbs/04_prompting.ipynb
 def mark_entities(text: str, e1: str, e2: str) -> str|None:
@@ -548,13 +567,14 @@ def prompt_run(model='gemma-270m', lang='en', task='A', mode='zeroshot', k=0, se
         inputs = {e.id: e for e in chunk} | (english_inputs(chunk, task, tr, out/'translations.jsonl', translate_attempts) if tr else {})
         xs = [inputs[e.id] for e in chunk]
         prompts = [render(x) for x in xs]
-        raws, preds = _predict(be, task, scoring, prompts, calibrate)
+        raws, preds, used = _predict(be, task, scoring, prompts, calibrate)
         if tr and task == 'B':
             proj = project_entities(chunk, inputs, dict(zip([e.id for e in chunk], preds)), tr, out/'projections.jsonl', translate_attempts)
             preds = [proj[e.id] for e in chunk]
         dt = (time.time() - ts) / len(chunk)
         recs = [dict(id=e.id, lang=lang, gold=e.label if task == 'A' else json.loads(answer_text(e, 'B')), prediction=p, raw=r,
-                     prompt_id=pid, seconds=round(dt, 4), **(dict(via=x.lang, input=x.text) if tr else {}))
+                     prompt_id=pid, scoring=used, seconds=round(dt, 4),
+                     **(dict(via=x.lang, input=x.text) if tr else {}))
                 for e, x, p, r in zip(chunk, xs, preds, raws)]
         append_jsonl(pred_path, recs); done.update({r['id']: r for r in recs})
     recs = [done[e.id] for e in test]
@@ -565,6 +585,7 @@ def prompt_run(model='gemma-270m', lang='en', task='A', mode='zeroshot', k=0, se
                   seed=seed, batch_size=batch_size, prompt_id=pid, prompt_ids=PROMPT_ID, data=root.describe(),
                   calibrate=calibrate, prompt=prompt, translate=tt_name, translate_attempts=translate_attempts if translate is not None else None)
     extra = dict(translated=sum(r.get('via') == 'en' for r in recs)) if translate is not None else {}
+    extra['scoring_used'] = '+'.join(sorted({r.get('scoring', scoring) for r in recs})) or None  # a fallback shows
     write_run(out, recs, report, params, test, examples_per_s=len(recs) / secs if secs else None,
               wall_time_s=time.time() - t0, items_this_call=len(todo), **extra)
     return json.loads((out/'metrics.json').read_text())
@@ -592,4 +613,4 @@ def prompt_cli(model: str = 'gemma-270m',  # registry name, hub id, local folder
                    translate=translate, translate_attempts=translate_attempts, calibrate=calibrate, prompt=prompt)
     keys = SUMMARY_KEYS if task == 'A' else ('exact', 'exact_strict', 'relation', 'entities', 'entities_strict', 'invalid_rate', 'n')
     print(json.dumps({k: m['report'][k] for k in keys if k in m['report']} |
-                     {k: m['provenance'][k] for k in ('examples_per_s', 'wall_time_s')}))
+                     {k: m['provenance'].get(k) for k in ('scoring_used', 'examples_per_s', 'wall_time_s')}))

@@ -5,21 +5,21 @@
 # %% ../nbs/05_qlora.ipynb 2
 from __future__ import annotations
 import re, sys, json, math, time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 import torch
 import torch.nn.functional as F
-from fastcore.script import call_parse
-from .core import *
+from .core import Config, option, config_cli, str_tuple, data_hash, provenance, write_json
 from .data import load_examples, data_root
-from .prompting import build_prompt, answer_text, PROMPT_ID, prompt_id, prompt_run  # first: it gives relex.models its missing `import torch`
+from .prompting import build_prompt, answer_text, PROMPT_ID, prompt_id, prompt_run, SCORINGS  # first: it gives relex.models its missing `import torch`
 from .models import HFBackend, load_causal_lm
 from .metrics import SUMMARY_KEYS
 
 # %% auto 0
 __all__ = ['STUDY_MAX_LENGTH', 'lora_target_modules', 'lora_config', 'encode_sft', 'sft_dataset', 'AnswerCollator', 'answer_loss',
-           'repeat_cache', 'with_prefix_cache', 'is_quantized', 'lora_model', 'sft_trainer', 'qlora_data', 'run_dir',
-           'qlora_evaluate', 'qlora_run', 'qlora_cli']
+           'repeat_cache', 'with_prefix_cache', 'is_quantized', 'lora_model', 'QLoraConfig', 'sft_trainer',
+           'qlora_data', 'run_dir', 'qlora_evaluate', 'qlora_run', 'qlora_cli']
 
 # %% ../nbs/05_qlora.ipynb
 def _decoder(model):
@@ -146,9 +146,58 @@ def lora_model(base, r: int = 32, alpha: int = 64, dropout: float = 0.05, gradie
     return get_peft_model(base, lora_config(base, r, alpha, dropout))
 
 # %% ../nbs/05_qlora.ipynb
-def _save_steps(n_train, per_device_batch, grad_acc, epochs, max_steps):
-    "A checkpoint about every quarter of the planned optimizer steps, at most every 200."
-    total = max_steps if max_steps > 0 else math.ceil(epochs * math.ceil(n_train / per_device_batch) / grad_acc)
+@dataclass
+class QLoraConfig(Config):
+    "Every setting of a QLoRA fine-tuning run (`qlora_run`, `relex qlora`, params files)."
+    model: str = option('gemma-270m', 'registry name, hub id or local folder of a causal LM')
+    task: str = option('A', 'A (markers given, one label) or B (no markers, JSON with e1, e2, relation)')
+    langs: tuple = option(('en', 'ro'), 'training languages, comma-separated')
+    lang: tuple = option(None, 'test-split language(s) to evaluate, comma-separated (default: the training languages)')
+    limit: int = option(None, 'only the first `limit` training examples per language')
+    eval_limit: int = option(None, 'only the first `eval_limit` dev and test examples per language (default: limit)')
+    dev_limit: int = option(None, 'only the first `dev_limit` dev examples per language for the dev loss '
+                                  '(default: eval_limit)')
+    max_steps: int = option(-1, 'stop after this many optimizer steps (-1: run `epochs`)')
+    epochs: float = option(3, 'training epochs')
+    per_device_batch: int = option(2, 'sequences per device and forward pass')
+    grad_acc: int = option(8, 'gradient accumulation steps (effective batch = per_device_batch x grad_acc x devices)')
+    lr: float = option(2e-4, 'peak learning rate (cosine schedule)')
+    warmup: float = option(0.05, 'warm-up as a fraction of the steps (or a number of steps if >= 1)')
+    weight_decay: float = option(0.01, 'AdamW weight decay')
+    max_length: int = option(None, 'cut prompts to this many tokens (default: no cut)')
+    lora_r: int = option(32, 'LoRA rank')
+    lora_alpha: int = option(64, 'LoRA alpha')
+    lora_dropout: float = option(0.05, 'LoRA dropout')
+    seed: int = option(42, 'seed of initialisation, data order and dropout')
+    save_steps: int = option(None, 'checkpoint (and dev loss) every this many steps '
+                                   '(default: a quarter of the run, at most 200)')
+    logging_steps: int = option(1, 'log the training loss every this many steps')
+    patience: int = option(None, 'stop after this many checkpoints without a better dev loss')
+    optim: str = option(None, 'Trainer optimizer (default: paged_adamw_8bit on a 4-bit base, adamw_torch otherwise)')
+    load_in_4bit: bool = option(None, switches={  # neither: 4-bit on CUDA only
+        'full_precision': (False, 'on CUDA, train an unquantised bf16 base instead of the 4-bit one'),
+        'load_in_4bit': (True, 'train on a 4-bit NF4 base, also on CPU (bitsandbytes CPU kernels)')})
+    resume: bool = option(False, 'continue from the last checkpoint of this setting')
+    prompt: str = option('short', 'training and test prompt: short (the 10 relation names, as the study) '
+                                  'or full (definitions)')
+    scoring: tuple = option(('generate', 'labels'), "test evaluation: generate and/or labels (task A), '' for none")
+    out_dir: str = option('runs/qlora', 'runs go to out_dir/<model>-<langs>-<task>[-n<limit>]/')
+    root: str = option(None, 'data folder (default: $RELEX_DATA, user cache, shipped sample)')
+
+    def __post_init__(self):
+        if self.task not in PROMPT_ID: raise ValueError(f"unknown task {self.task!r}; choose 'A' or 'B'")
+        prompt_id(self.task, self.prompt)  # an unknown prompt style fails here
+        if not str_tuple(self.langs): raise ValueError(f"no training examples for languages {self.langs!r}")
+        self.langs, self.lang = str_tuple(self.langs), str_tuple(self.lang) or None
+        self.scoring = str_tuple(self.scoring) or ()
+        if bad := [s for s in self.scoring if s not in SCORINGS]:
+            raise ValueError(f"unknown scoring {bad[0]!r}; choose one of {', '.join(SCORINGS)}")
+
+# %% ../nbs/05_qlora.ipynb
+def _save_steps(n_train, c):
+    "A checkpoint about every quarter of the optimizer steps that the settings `c` plan, at most every 200."
+    steps_per_epoch = math.ceil(n_train / c.per_device_batch) / c.grad_acc
+    total = c.max_steps if c.max_steps > 0 else math.ceil(c.epochs * steps_per_epoch)
     return max(1, min(200, total // 4))
 
 def _answer_trainer():
@@ -162,29 +211,29 @@ def _answer_trainer():
             return (loss, out) if return_outputs else loss
     return AnswerTrainer
 
-def sft_trainer(model, tokenizer, train_ds, dev_ds=None, out_dir='runs/qlora/checkpoints', epochs: float = 3,
-                max_steps: int = -1, per_device_batch: int = 2, grad_acc: int = 8, lr: float = 2e-4, warmup: float = 0.05,
-                weight_decay: float = 0.01, seed: int = 42, save_steps: int = None, logging_steps: int = 1,
-                patience: int = None, optim: str = None, save_total_limit: int = 2, progress: bool = True, share_prefix: bool = None):
-    "A 🤗 `Trainer` for the LoRA `model` on `train_ds` (dev loss on `dev_ds`), answer-only loss, checkpoints in `out_dir`."
+def sft_trainer(model, tokenizer, train_ds, dev_ds=None, cfg: QLoraConfig = None, out_dir='runs/qlora/checkpoints',
+                progress: bool = True, share_prefix: bool = None, **args):
+    "A 🤗 `Trainer` of the LoRA `model` on `train_ds` (dev loss: `dev_ds`) with the settings `cfg`, saving to `out_dir`."
     from transformers import TrainingArguments, EarlyStoppingCallback
-    q, cuda = is_quantized(model.get_base_model()), torch.cuda.is_available()
-    save_steps = save_steps or _save_steps(len(train_ds), per_device_batch, grad_acc, epochs, max_steps)
+    c, q, cuda = cfg or QLoraConfig(), is_quantized(model.get_base_model()), torch.cuda.is_available()
+    save_steps = c.save_steps or _save_steps(len(train_ds), c)
     ev = dev_ds is not None and len(dev_ds) > 0
-    args = TrainingArguments(
-        output_dir=str(out_dir), num_train_epochs=epochs, max_steps=max_steps, per_device_train_batch_size=per_device_batch,
-        per_device_eval_batch_size=per_device_batch, gradient_accumulation_steps=grad_acc, learning_rate=lr,
-        lr_scheduler_type='cosine', warmup_steps=warmup, weight_decay=weight_decay, seed=seed, data_seed=seed,
-        optim=optim or ('paged_adamw_8bit' if q and cuda else 'adamw_torch'), bf16=cuda and torch.cuda.is_bf16_supported(),
+    args = TrainingArguments(**dict(
+        output_dir=str(out_dir), num_train_epochs=c.epochs, max_steps=c.max_steps, learning_rate=c.lr,
+        per_device_train_batch_size=c.per_device_batch, per_device_eval_batch_size=c.per_device_batch,
+        gradient_accumulation_steps=c.grad_acc, lr_scheduler_type='cosine', warmup_steps=c.warmup,
+        weight_decay=c.weight_decay, seed=c.seed, data_seed=c.seed, bf16=cuda and torch.cuda.is_bf16_supported(),
+        optim=c.optim or ('paged_adamw_8bit' if q and cuda else 'adamw_torch'),
         gradient_checkpointing=q, gradient_checkpointing_kwargs={'use_reentrant': False},
-        logging_steps=logging_steps, save_strategy='steps', save_steps=save_steps, save_total_limit=save_total_limit,
+        logging_steps=c.logging_steps, save_strategy='steps', save_steps=save_steps, save_total_limit=2,
         eval_strategy='steps' if ev else 'no', eval_steps=save_steps, load_best_model_at_end=ev,
         metric_for_best_model='eval_loss', greater_is_better=False, prediction_loss_only=True, label_names=['labels'],
-        remove_unused_columns=False, report_to='none', dataloader_num_workers=0)
-    cbs = [EarlyStoppingCallback(patience)] if patience and ev else []
+        remove_unused_columns=False, report_to='none', dataloader_num_workers=0) | args)
+    cbs = [EarlyStoppingCallback(c.patience)] if c.patience and ev else []
     share = not q if share_prefix is None else share_prefix  # gradient checkpointing (4-bit) drops the cache it needs
     tr = _answer_trainer()(model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds if ev else None,
-                           processing_class=tokenizer, data_collator=AnswerCollator(tokenizer.pad_token_id, share), callbacks=cbs)
+                           processing_class=tokenizer, data_collator=AnswerCollator(tokenizer.pad_token_id, share),
+                           callbacks=cbs)
     if not progress:
         from transformers.trainer_callback import ProgressCallback, PrinterCallback
         for cb in (ProgressCallback, PrinterCallback): tr.remove_callback(cb)
@@ -193,37 +242,35 @@ def sft_trainer(model, tokenizer, train_ds, dev_ds=None, out_dir='runs/qlora/che
 # %% ../nbs/05_qlora.ipynb
 STUDY_MAX_LENGTH = {'A': 512, 'B': 640}  # the study's caps, for reference
 
-def _langs(langs) -> tuple:
-    return tuple(l.strip() for l in langs.split(',') if l.strip()) if isinstance(langs, str) else tuple(langs)
-
 def qlora_data(task: str = 'A', langs=('en', 'ro'), limit: int = None, eval_limit: int = None, root=None, dev_limit: int = None):
     "Training and dev `Example`s of `langs` (the first `limit` / `dev_limit` or `eval_limit` per language) and the data root."
     root = root if hasattr(root, 'english') else data_root(root)
     lim = lambda n: n or None
-    train = [e for l in _langs(langs) for e in load_examples('train', l, root)[:lim(limit)]]
-    dev = [e for l in _langs(langs) for e in load_examples('dev', l, root)[:lim(dev_limit or eval_limit or limit)]]
+    train = [e for l in str_tuple(langs) for e in load_examples('train', l, root)[:lim(limit)]]
+    dev = [e for l in str_tuple(langs) for e in load_examples('dev', l, root)[:lim(dev_limit or eval_limit or limit)]]
     if not train: raise ValueError(f"no training examples for languages {langs!r}")
     return train, dev, root
 
 def run_dir(out_dir, model: str, task: str, langs, limit: int = None, prompt: str = 'short') -> Path:
     "Folder of a QLoRA setting: `out_dir`/<model>-<langs>-<task>[-full][-n<limit>] (`-full`: trained on the long prompt)."
-    return Path(out_dir)/(f"{model.replace('/', '_')}-{'+'.join(_langs(langs))}-{task}" + ('-full' if prompt == 'full' else '')
+    return Path(out_dir)/(f"{model.replace('/', '_')}-{'+'.join(str_tuple(langs))}-{task}" + ('-full' if prompt == 'full' else '')
                           + (f'-n{limit}' if limit else ''))
 
 # %% ../nbs/05_qlora.ipynb
-def qlora_evaluate(model, tokenizer, name: str, task: str = 'A', langs=('en', 'ro'), scoring=('generate', 'labels'),
-                   limit: int = None, out_dir='runs/qlora/eval', root=None, prompt: str = 'short') -> dict:
-    "Test-split metrics of the fine-tuned `model` per language and scoring, written by `relex.prompting.prompt_run`."
+_B_KEYS = ('exact', 'relation', 'entities', 'invalid_rate', 'n')
+
+def qlora_evaluate(model, tokenizer, cfg: QLoraConfig, name: str, out_dir='runs/qlora/eval') -> dict:
+    "Test-split metrics of the fine-tuned `model` per test language and scoring of `cfg`, written by `prompt_run`."
     base = model.get_base_model() if hasattr(model, 'get_base_model') else model
     if hasattr(base, 'gradient_checkpointing_disable'): base.gradient_checkpointing_disable()
     base.config.use_cache = True
-    be = HFBackend(base.eval(), tokenizer, name=name)
-    out = {}
-    for lang in _langs(langs):
-        for sc in (_langs(scoring) if task == 'A' else ('generate',)):
-            m = prompt_run(name, lang, task, scoring=sc, limit=limit, out_dir=out_dir, root=root, backend=be, prompt=prompt)
-            out[f'{lang}/{sc}'] = {k: m[k] for k in (SUMMARY_KEYS if task == 'A' else ()) if k in m} | \
-                                  ({} if task == 'A' else {k: m['report'][k] for k in ('exact', 'relation', 'entities', 'invalid_rate', 'n')})
+    be, c, out = HFBackend(base.eval(), tokenizer, name=name), cfg, {}
+    for lang in c.lang or c.langs:
+        for sc in (c.scoring if c.task == 'A' else ('generate',)):
+            m = prompt_run(name, lang, c.task, scoring=sc, limit=c.eval_limit or c.limit, out_dir=out_dir, root=c.root,
+                           backend=be, prompt=c.prompt)
+            out[f'{lang}/{sc}'] = ({k: m[k] for k in SUMMARY_KEYS if k in m} if c.task == 'A' else
+                                   {k: m['report'][k] for k in _B_KEYS})
     return out
 
 # %% ../nbs/05_qlora.ipynb
@@ -241,44 +288,37 @@ def _optimizer_steps(trainer) -> int|None:
     return None
 
 # %% ../nbs/05_qlora.ipynb
-def qlora_run(model='gemma-270m', task: str = 'A', langs=('en', 'ro'), lang=None, limit: int = None, eval_limit: int = None,
-              dev_limit: int = None,
-              max_steps: int = -1, epochs: float = 3, per_device_batch: int = 2, grad_acc: int = 8, lr: float = 2e-4,
-              warmup: float = 0.05, weight_decay: float = 0.01, max_length: int = None, lora_r: int = 32,
-              lora_alpha: int = 64, lora_dropout: float = 0.05, seed: int = 42, save_steps: int = None,
-              logging_steps: int = 1, patience: int = None, optim: str = None, load_in_4bit: bool = None,
-              resume: bool = False, scoring=('generate', 'labels'), out_dir='runs/qlora', root=None, prompt: str = 'short') -> dict:
-    "Fine-tune `model` with LoRA on `task` (4-bit base on CUDA), save the adapter and evaluate it on the test split."
+def qlora_run(cfg: QLoraConfig = None, lm: tuple = None) -> dict:
+    "Fine-tune `cfg.model` (or the loaded `(model, tokenizer)` pair `lm`) with LoRA, save the adapter, evaluate it."
     from transformers import set_seed
     from transformers.trainer_utils import get_last_checkpoint
-    if task not in PROMPT_ID: raise ValueError(f"unknown task {task!r}; choose 'A' or 'B'")
-    prompt_id(task, prompt)
-    params = {k: v for k, v in locals().items() if k not in ('model', 'root', 'set_seed', 'get_last_checkpoint')}
-    t0, name = time.time(), model if isinstance(model, str) else 'custom'
-    train, dev, data = qlora_data(task, langs, limit, eval_limit, root, dev_limit)
+    c = cfg or QLoraConfig()
+    t0, name = time.time(), c.model if lm is None else 'custom'
+    train, dev, data = qlora_data(c.task, c.langs, c.limit, c.eval_limit, c.root, c.dev_limit)
+    params = {k: v for k, v in c.to_dict().items() if k not in ('model', 'root')}  # as recorded in relex_qlora.json
     params |= dict(model=name, data=data.describe())
-    out = run_dir(out_dir, name, task, langs, limit, prompt)
+    out = run_dir(c.out_dir, name, c.task, c.langs, c.limit, c.prompt)
     ckpt = out/'checkpoints'
     last = get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
-    if last and not resume: raise ValueError(f"{ckpt} already holds checkpoints; pass resume=True (--resume) or another out_dir")
-    if resume and not last: print(f"relex qlora: no checkpoint in {ckpt}: starting from scratch", file=sys.stderr)
-    set_seed(seed)
-    q = torch.cuda.is_available() if load_in_4bit is None else load_in_4bit
-    base, tok = load_causal_lm(model, load_in_4bit=q) if isinstance(model, str) else model
+    if last and not c.resume:
+        raise ValueError(f"{ckpt} already holds checkpoints; pass resume=True (--resume) or another out_dir")
+    if c.resume and not last: print(f"relex qlora: no checkpoint in {ckpt}: starting from scratch", file=sys.stderr)
+    set_seed(c.seed)
+    q = torch.cuda.is_available() if c.load_in_4bit is None else c.load_in_4bit
+    base, tok = load_causal_lm(c.model, load_in_4bit=q) if lm is None else lm
     if tok.pad_token is None: tok.pad_token = tok.eos_token
-    render, answer = partial(build_prompt, task=task, style=prompt), partial(answer_text, task=task)
-    ds = [sft_dataset(x, tok, render, answer, max_length or 10**9) for x in (train, dev)]
+    render, answer = partial(build_prompt, task=c.task, style=c.prompt), partial(answer_text, task=c.task)
+    ds = [sft_dataset(x, tok, render, answer, c.max_length or 10**9) for x in (train, dev)]
     lens = [len(r) for r in ds[0]['input_ids']]
     longest, mean_tokens = max(lens), round(sum(lens) / len(lens), 1)
-    print(f"relex qlora: {len(train)} training / {len(dev)} dev examples, {mean_tokens} tokens per example, longest {longest} "
-          f"(the study capped task {task} at {STUDY_MAX_LENGTH[task]})", file=sys.stderr)
+    print(f"relex qlora: {len(train)} training / {len(dev)} dev examples, {mean_tokens} tokens per example, "
+          f"longest {longest} (the study capped task {c.task} at {STUDY_MAX_LENGTH[c.task]})", file=sys.stderr)
     targets = lora_target_modules(base)
-    pm = lora_model(base, lora_r, lora_alpha, lora_dropout)
-    trainer = sft_trainer(pm, tok, ds[0], ds[1], ckpt, epochs, max_steps, per_device_batch, grad_acc, lr, warmup,
-                          weight_decay, seed, save_steps, logging_steps, patience, optim)
-    step0 = int(json.loads((Path(last)/'trainer_state.json').read_text())['global_step']) if resume and last else 0
-    if not (resume and last) and len(dev): write_json(out/'eval_step0.json', trainer.evaluate())  # dev loss before training
-    trainer.train(resume_from_checkpoint=last if resume and last else None)
+    pm = lora_model(base, c.lora_r, c.lora_alpha, c.lora_dropout)
+    trainer = sft_trainer(pm, tok, ds[0], ds[1], c, ckpt)
+    step0 = int(json.loads((Path(last)/'trainer_state.json').read_text())['global_step']) if c.resume and last else 0
+    if not (c.resume and last) and len(dev): write_json(out/'eval_step0.json', trainer.evaluate())  # dev loss, step 0
+    trainer.train(resume_from_checkpoint=last if c.resume and last else None)
     st = trainer.state
     log = _train_log(trainer, out/'eval_step0.json')
     adapter = out/'adapter'
@@ -286,9 +326,10 @@ def qlora_run(model='gemma-270m', task: str = 'A', langs=('en', 'ro'), lang=None
         meta = json.loads((adapter/'relex_qlora.json').read_text())
     else: meta = None
     if meta is None: trainer.model.save_pretrained(adapter); tok.save_pretrained(adapter)
-    meta = meta or dict(base_model=name, task=task, langs=list(_langs(langs)), prompt_id=prompt_id(task, prompt), prompt=prompt,
+    meta = meta or dict(base_model=name, task=c.task, langs=list(c.langs), prompt_id=prompt_id(c.task, c.prompt),
+                prompt=c.prompt,
                 train_data_hash=data_hash(train), dev_data_hash=data_hash(dev), n_train=len(train), n_dev=len(dev),
-                lora=dict(r=lora_r, alpha=lora_alpha, dropout=lora_dropout, target_modules=targets),
+                lora=dict(r=c.lora_r, alpha=c.lora_alpha, dropout=c.lora_dropout, target_modules=targets),
                 quantization='bnb-nf4-double-quant-bf16' if is_quantized(base) else None, optimizer=trainer.args.optim,
                 global_step=st.global_step, resumed_from_step=step0, optimizer_steps=_optimizer_steps(trainer),
                 best_checkpoint=st.best_model_checkpoint, best_eval_loss=st.best_metric, longest_tokens=longest,
@@ -297,46 +338,17 @@ def qlora_run(model='gemma-270m', task: str = 'A', langs=('en', 'ro'), lang=None
         write_json(adapter/'relex_qlora.json', provenance(params, train, **meta, train_wall_time_s=time.time() - t0))
     if st.global_step > step0 and (out/'eval').exists():
         import shutil; shutil.rmtree(out/'eval')  # a new adapter: earlier predictions are stale
-    ev = qlora_evaluate(pm, tok, f'{name}+qlora', task, lang or langs, scoring, eval_limit or limit, out/'eval', root, prompt) if scoring else {}
-    res = dict(run_dir=str(out), adapter=str(adapter), **{k: meta[k] for k in ('global_step', 'resumed_from_step', 'optimizer_steps',
-               'best_checkpoint', 'best_eval_loss', 'train_data_hash', 'prompt_id', 'mean_tokens')}, **log, test=ev, wall_time_s=time.time() - t0)
+    ev = qlora_evaluate(pm, tok, c, f'{name}+qlora', out/'eval') if c.scoring else {}
+    keep = ('global_step', 'resumed_from_step', 'optimizer_steps', 'best_checkpoint', 'best_eval_loss',
+            'train_data_hash', 'prompt_id', 'mean_tokens')
+    res = dict(run_dir=str(out), adapter=str(adapter), **{k: meta[k] for k in keep}, **log, test=ev,
+               wall_time_s=time.time() - t0)
     write_json(out/'qlora_run.json', res)
     return res
 
 # %% ../nbs/05_qlora.ipynb
-@call_parse
-def qlora_cli(model: str = 'gemma-270m',  # registry name, hub id or local folder of a causal LM
-              task: str = 'A',  # A (markers given, one label) or B (no markers, JSON with e1, e2, relation)
-              langs: str = 'en,ro',  # training languages, comma-separated
-              lang: str = None,  # test-split language(s) to evaluate, comma-separated (default: the training languages)
-              limit: int = None,  # only the first `limit` training examples per language
-              eval_limit: int = None,  # only the first `eval_limit` dev and test examples per language (default: limit)
-              dev_limit: int = None,  # only the first `dev_limit` dev examples per language for the dev loss (default: eval_limit)
-              max_steps: int = -1,  # stop after this many optimizer steps (-1: run `epochs`)
-              epochs: float = 3,  # training epochs
-              per_device_batch: int = 2,  # sequences per device and forward pass
-              grad_acc: int = 8,  # gradient accumulation steps (effective batch = per_device_batch x grad_acc x devices)
-              lr: float = 2e-4,  # peak learning rate (cosine schedule)
-              warmup: float = 0.05,  # warm-up as a fraction of the steps (or a number of steps if >= 1)
-              weight_decay: float = 0.01,  # AdamW weight decay
-              max_length: int = None,  # cut prompts to this many tokens (default: no cut)
-              lora_r: int = 32,  # LoRA rank
-              lora_alpha: int = 64,  # LoRA alpha
-              lora_dropout: float = 0.05,  # LoRA dropout
-              seed: int = 42,  # seed of initialisation, data order and dropout
-              save_steps: int = None,  # checkpoint (and dev loss) every this many steps (default: a quarter of the run, at most 200)
-              logging_steps: int = 1,  # log the training loss every this many steps
-              patience: int = None,  # stop after this many checkpoints without a better dev loss
-              optim: str = None,  # Trainer optimizer (default: paged_adamw_8bit on a 4-bit base, adamw_torch otherwise)
-              full_precision: bool = False,  # on CUDA, train an unquantised bf16 base instead of the 4-bit one
-              resume: bool = False,  # continue from the last checkpoint of this setting
-              prompt: str = 'short',  # training and test prompt: short (the 10 relation names, as the study) or full (definitions)
-              scoring: str = 'generate,labels',  # test evaluation: generate and/or labels (task A), '' for none
-              out_dir: str = 'runs/qlora',  # runs go to out_dir/<model>-<langs>-<task>[-n<limit>]/
-              root: str = None):  # data folder (default: $RELEX_DATA, user cache, shipped sample)
+def qlora_cli(argv: list = None):  # command-line arguments (default: `sys.argv[1:]`)
     "QLoRA fine-tuning of a causal LM on task A or B, saved as an adapter and evaluated on the test split."
-    r = qlora_run(model, task, langs, lang, limit, eval_limit, dev_limit, max_steps, epochs, per_device_batch, grad_acc, lr, warmup,
-                  weight_decay, max_length, lora_r, lora_alpha, lora_dropout, seed, save_steps, logging_steps, patience,
-                  optim, False if full_precision else None, resume, _langs(scoring), out_dir, root, prompt)
+    r = qlora_run(config_cli(QLoraConfig, argv, description=qlora_cli.__doc__))
     print(json.dumps({k: r[k] for k in ('run_dir', 'global_step', 'resumed_from_step', 'best_eval_loss', 'test')} |
                      dict(loss=r['loss'][:3] + r['loss'][-3:], eval_loss=r['eval_loss'])))

@@ -6,7 +6,7 @@ import torch
 from relex.core import data_hash, read_jsonl
 from relex.prompting import build_prompt, answer_text, PROMPT_ID, SHORT_PROMPT_ID
 from relex.qlora import (lora_target_modules, lora_model, sft_dataset, AnswerCollator, answer_loss, qlora_run, qlora_data,
-                         run_dir, is_quantized, sft_trainer)
+                         run_dir, is_quantized, sft_trainer, QLoraConfig)
 from relex.models import HFBackend, tiny_causal_lm
 
 TINY = dict(max_length=256, per_device_batch=2, grad_acc=1, lr=1e-3, lora_r=4, lora_alpha=8)
@@ -54,13 +54,13 @@ def test_lora_goes_on_every_attention_and_mlp_projection():
 
 def test_checkpoint_then_resume_continues_with_optimizer_state(tmp_path):
     kw = dict(task='A', langs=('en',), limit=12, eval_limit=2, save_steps=2, scoring=(), out_dir=tmp_path, **TINY)
-    first = qlora_run(_tiny(), max_steps=4, **kw)
+    first = qlora_run(QLoraConfig(max_steps=4, **kw), _tiny())
     assert first['global_step'] == 4 and first['optimizer_steps'] == 4
     ck = Path(first['run_dir'])/'checkpoints'
     assert {p.name for p in ck.iterdir()} >= {'checkpoint-4'}
-    with pytest.raises(ValueError, match='already holds checkpoints'): qlora_run(_tiny(), max_steps=6, **kw)
+    with pytest.raises(ValueError, match='already holds checkpoints'): qlora_run(QLoraConfig(max_steps=6, **kw), _tiny())
     # a fresh process would start from a fresh model: only the checkpoint carries the state
-    second = qlora_run(_tiny(), max_steps=6, resume=True, **kw)
+    second = qlora_run(QLoraConfig(max_steps=6, resume=True, **kw), _tiny())
     assert (second['resumed_from_step'], second['global_step']) == (4, 6)
     assert second['optimizer_steps'] == 6  # Adam's step count came back with the optimizer state (2 without it)
     assert [s for s, _ in second['loss']] == [1, 2, 3, 4, 5, 6]  # the log history continued too
@@ -76,8 +76,9 @@ def test_shared_prefix_training_takes_the_same_steps(tmp_path):
     for share in (False, True):
         m, tok = _tiny()
         ds = sft_dataset(exs, tok, lambda e: build_prompt(e, 'A', style='short'), lambda e: answer_text(e, 'A'), max_length=256)
-        tr = sft_trainer(lora_model(m, r=4, alpha=8, dropout=0.), tok, ds, out_dir=tmp_path/str(share), max_steps=3,
-                         per_device_batch=4, grad_acc=2, lr=1e-3, warmup=0, save_steps=100, progress=False, share_prefix=share)
+        cfg = QLoraConfig(max_steps=3, per_device_batch=4, grad_acc=2, lr=1e-3, warmup=0, save_steps=100)
+        tr = sft_trainer(lora_model(m, r=4, alpha=8, dropout=0.), tok, ds, cfg=cfg, out_dir=tmp_path/str(share),
+                         progress=False, share_prefix=share)
         tr.train()
         runs[share] = ([h['loss'] for h in tr.state.log_history if 'loss' in h],
                        {k: v.detach().clone() for k, v in tr.model.state_dict().items() if 'lora_B' in k})
@@ -86,7 +87,8 @@ def test_shared_prefix_training_takes_the_same_steps(tmp_path):
     assert all(torch.allclose(wp[k], ws[k], atol=1e-5) for k in wp) and any(float(v.abs().sum()) > 0 for v in ws.values())
 
 def test_run_saves_adapter_metadata_and_evaluation(tmp_path):
-    res = qlora_run(_tiny(), task='A', langs=('en', 'ro'), limit=4, eval_limit=2, max_steps=2, out_dir=tmp_path, **TINY)
+    res = qlora_run(QLoraConfig(task='A', langs=('en', 'ro'), limit=4, eval_limit=2, max_steps=2, out_dir=tmp_path, **TINY),
+                    _tiny())
     out = Path(res['run_dir'])
     assert out == run_dir(tmp_path, 'custom', 'A', ('en', 'ro'), 4)
     ad = out/'adapter'
@@ -112,7 +114,8 @@ def test_run_saves_adapter_metadata_and_evaluation(tmp_path):
 
 
 def test_task_b_trains_and_is_scored(tmp_path):
-    res = qlora_run(_tiny(), task='B', langs='en,ro', lang='ro', limit=2, eval_limit=2, max_steps=1, out_dir=tmp_path, **TINY)
+    res = qlora_run(QLoraConfig(task='B', langs='en,ro', lang='ro', limit=2, eval_limit=2, max_steps=1, out_dir=tmp_path,
+                                **TINY), _tiny())
     assert set(res['test']) == {'ro/generate'} and 'exact' in res['test']['ro/generate']  # B: generation only, RO only
     assert json.loads((Path(res['adapter'])/'relex_qlora.json').read_text())['prompt_id'] == SHORT_PROMPT_ID['B']
 
@@ -126,8 +129,8 @@ def test_cli_errors_are_one_line(tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='the 4-bit NF4 path needs CUDA and bitsandbytes')
 def test_cuda_4bit_qlora(tmp_path):
-    res = qlora_run('gemma-270m', task='A', langs=('en', 'ro'), limit=16, eval_limit=4, max_steps=2, save_steps=1,
-                    out_dir=tmp_path, scoring=('generate', 'labels'))
+    res = qlora_run(QLoraConfig('gemma-270m', task='A', langs=('en', 'ro'), limit=16, eval_limit=4, max_steps=2, save_steps=1,
+                                out_dir=tmp_path, scoring=('generate', 'labels')))
     meta = json.loads((Path(res['adapter'])/'relex_qlora.json').read_text())
     assert meta['quantization'] == 'bnb-nf4-double-quant-bf16' and meta['optimizer'].startswith('paged_adamw')
     assert res['global_step'] == 2 and len(res['test']) == 4
