@@ -5,20 +5,20 @@
 # %% ../nbs/06_encoders.ipynb 2
 from __future__ import annotations
 import json, time, random, resource, tempfile, functools
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from fastcore.script import call_parse
-from .core import LABELS, LABEL2ID, Example, MarkerError, check_label, render_markers
+from .core import LABELS, LABEL2ID, Example, MarkerError, check_label, render_markers, Config, option, config_cli
 from .data import load_examples, data_root
 from .metrics import score, score_task_b, write_run, format_report, official_eval
 from .models import MODELS, model_spec, model_path
 
 # %% auto 0
 __all__ = ['MARKERS', 'HEADS', 'MODES', 'BIO', 'lora_backbone', 'add_markers', 'is_llm', 'load_encoder', 'tiny_encoder_dir',
-           'encode_marked', 'MarkerClassifier', 'mode_splits', 'mode_data', 'train_classifier', 'classify',
-           'encode_bio', 'decode_spans', 'train_span_detector', 'extract', 'encoder_run', 'encoder_cli']
+           'encode_marked', 'MarkerClassifier', 'mode_splits', 'mode_data', 'EncoderConfig', 'train_classifier',
+           'classify', 'encode_bio', 'decode_spans', 'train_span_detector', 'extract', 'encoder_run', 'encoder_cli']
 
 # %% ../nbs/06_encoders.ipynb
 def lora_backbone(model, marker_ids: list, r: int = 32, alpha: int = 64, dropout: float = 0.05):
@@ -160,27 +160,64 @@ def mode_data(mode: str, lang: str = 'en', root=None, limit: int = None, seed: i
                 test=_cap(get('test', [sp['test']]), limit, seed), root=root)
 
 # %% ../nbs/06_encoders.ipynb
+@dataclass
+class EncoderConfig(Config):
+    "Every setting of an encoder-baseline run (`encoder_run`, `relex encoder`, params files)."
+    model: str = option('minilm', 'registry name (xlmr-base, xlmr-large, bert-ro, robert-large, minilm, gemma-270m), '
+                                  'hub id or folder')
+    lang: str = option('en', 'test language')
+    mode: str = option('en-only', 'en-only, ro-only, multilingual (EN+target) or zero-shot (train EN, test lang)')
+    head: str = option(None, 'classifier head: entity-start, entity-end or cls '
+                             '(default: entity-end for an LLM, else entity-start)')
+    task: str = option('A', 'A: relation classification; B: span detector + classifier')
+    epochs: float = option(5, 'training epochs (best one kept by dev official F1)')
+    batch_size: int = option(16, 'training batch size')
+    lr: float = option(None, 'peak learning rate (default: 2e-5; 2e-4 for the LoRA adapters of an LLM backbone)')
+    warmup: float = option(0.1, 'warmup share of the training steps')
+    weight_decay: float = option(0.01, 'AdamW weight decay')
+    max_length: int = option(192, 'max tokens per sentence (longer ones are cut around the entities)')
+    seed: int = option(42, 'random seed')
+    limit: int = option(None, 'cap on train, dev and test examples (quick runs)')
+    resume: bool = option(False, 'continue from the last epoch checkpoint in out_dir')
+    out_dir: str = option(None, 'run folder (default: runs/encoder/<model>-<mode>-<head>-<lang>-task<task>)')
+    root: str = option(None, 'data folder (default: $RELEX_DATA, user cache, shipped sample)')
+
+    def __post_init__(self):
+        if self.task not in ('A', 'B'): raise ValueError(f"unknown task {self.task!r}; choose A or B")
+        model_spec(self.model)  # an unknown name fails here, before any loading
+        llm = is_llm(self.model)
+        self.head = self.head or ('entity-end' if llm else 'entity-start')
+        self.lr = self.lr or (2e-4 if llm else 2e-5)
+        if self.head not in HEADS: raise ValueError(f"unknown head {self.head!r}; choose one of {', '.join(HEADS)}")
+        if llm and self.task == 'B':
+            raise ValueError(f"{self.model} is a causal LM: its task-B row is `relex qlora --task B`, not a span detector")
+        if not llm: model_spec(self.model, 'encoder')
+        mode_splits(self.mode, self.lang)  # an unknown mode, or one that does not test on `lang`, fails here
+        self.out_dir = str(self.out_dir or
+                           f"runs/encoder/{Path(self.model).name}-{self.mode}-{self.head}-{self.lang}-task{self.task}")
+
+# %% ../nbs/06_encoders.ipynb
 def _peak_memory_mb():
     if torch.cuda.is_available(): return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 # %% ../nbs/06_encoders.ipynb
-def _train(model, train, dev, collator, compute_metrics, metric, out, epochs=5, batch_size=16, lr=2e-5, warmup=0.1,
-           weight_decay=0.01, seed=42, resume=False):
-    "Train `model` on feature lists `train`/`dev`, keep the best epoch by dev `metric`; return the Trainer."
+def _train(model, train, dev, collator, metric: tuple, out, cfg: EncoderConfig):
+    "Train `model` on feature lists `train`/`dev` with the settings `cfg`, keep the best epoch by dev `metric` (name, compute function); return the Trainer."
     from transformers import Trainer, TrainingArguments
     ckpt = Path(out)/'checkpoints'
     has_ckpt = ckpt.exists() and any(ckpt.glob('checkpoint-*'))
-    if has_ckpt and not resume:
+    if has_ckpt and not cfg.resume:
         raise ValueError(f"{ckpt} already holds checkpoints; pass resume=True (--resume) or another out_dir")
-    args = TrainingArguments(str(ckpt), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=2 * batch_size, learning_rate=lr, warmup_steps=warmup, weight_decay=weight_decay,
-        eval_strategy='epoch', save_strategy='epoch', load_best_model_at_end=True, metric_for_best_model=metric,
-        greater_is_better=True, save_total_limit=2, train_sampling_strategy='group_by_length', logging_strategy='epoch',
-        seed=seed, report_to='none', bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
-        dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available())
+    args = TrainingArguments(str(ckpt), num_train_epochs=cfg.epochs, per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=2 * cfg.batch_size, learning_rate=cfg.lr, warmup_steps=cfg.warmup,
+        weight_decay=cfg.weight_decay, eval_strategy='epoch', save_strategy='epoch', load_best_model_at_end=True,
+        metric_for_best_model=metric[0], greater_is_better=True, save_total_limit=2,
+        train_sampling_strategy='group_by_length', logging_strategy='epoch', seed=cfg.seed, report_to='none',
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(), dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available())
     tr = Trainer(model=model, args=args, train_dataset=train, eval_dataset=dev, data_collator=collator,
-                 compute_metrics=compute_metrics)
+                 compute_metrics=metric[1])
     tr.train(resume_from_checkpoint=has_ckpt or None)
     return tr
 
@@ -214,18 +251,15 @@ def _best_epoch(tr, metric):
                 dev_by_epoch=[(h['epoch'], h[f'eval_{metric}']) for h in evals])
 
 # %% ../nbs/06_encoders.ipynb
-def train_classifier(model: str, train: list, dev: list, out, head: str = 'entity-start', max_length: int = 192,
-                     seed: int = 42, resume: bool = False, **train_kw):
-    "Train a marker classifier on `train`, best epoch by dev official F1; return (clf, tok, info)."
+def train_classifier(train: list, dev: list, out, cfg: EncoderConfig) -> tuple:
+    "Train a marker classifier (`cfg.model`, `cfg.head`) on `train`, best epoch by dev official F1; return (clf, tok, info)."
     from transformers import DataCollatorWithPadding, set_seed
-    if head not in HEADS: raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
-    set_seed(seed)
-    tok, enc = load_encoder(model)
+    set_seed(cfg.seed)
+    tok, enc = load_encoder(cfg.model)
     mids = [tok.convert_tokens_to_ids(m) for m in MARKERS]
-    ftr, fdev = [[encode_marked(e, tok, max_length, mids) for e in xs] for xs in (train, dev)]
-    clf = MarkerClassifier(enc, head)
-    tr = _train(clf, ftr, fdev, DataCollatorWithPadding(tok), _official_metric, 'official', out, seed=seed,
-                resume=resume, **train_kw)
+    ftr, fdev = [[encode_marked(e, tok, cfg.max_length, mids) for e in xs] for xs in (train, dev)]
+    clf = MarkerClassifier(enc, cfg.head)
+    tr = _train(clf, ftr, fdev, DataCollatorWithPadding(tok), ('official', _official_metric), out, cfg)
     info = _best_epoch(tr, 'official') | dict(
         train_examples_per_s=tr.state.log_history[-1].get('train_samples_per_second'))
     return clf, tok, info
@@ -281,17 +315,16 @@ def _span_metric(dev_feats):
     return f
 
 # %% ../nbs/06_encoders.ipynb
-def train_span_detector(model: str, train: list, dev: list, out, max_length: int = 192, seed: int = 42,
-                        resume: bool = False, **train_kw):
-    "Train a BIO span detector for E1/E2 on unmarked sentences; return (model, tok, info)."
+def train_span_detector(train: list, dev: list, out, cfg: EncoderConfig) -> tuple:
+    "Train a BIO span detector (`cfg.model`) for E1/E2 on unmarked sentences; return (model, tok, info)."
     from transformers import AutoModelForTokenClassification, DataCollatorForTokenClassification, set_seed
-    set_seed(seed)
-    tok, det = load_encoder(model, AutoModelForTokenClassification, num_labels=len(BIO))
-    ftr, fdev = [[encode_bio(e, tok, max_length) for e in xs] for xs in (train, dev)]
+    set_seed(cfg.seed)
+    tok, det = load_encoder(cfg.model, AutoModelForTokenClassification, num_labels=len(BIO))
+    ftr, fdev = [[encode_bio(e, tok, cfg.max_length) for e in xs] for xs in (train, dev)]
     fdev = [f for f in fdev if 1 in f['labels'] and 3 in f['labels']]  # dev sentences whose entities survive truncation
     strip = lambda fs: [{k: v for k, v in f.items() if k != 'offsets'} for f in fs]
-    tr = _train(det, strip(ftr), strip(fdev), DataCollatorForTokenClassification(tok), _span_metric(fdev), 'span_exact',
-                out, seed=seed, resume=resume, **train_kw)
+    tr = _train(det, strip(ftr), strip(fdev), DataCollatorForTokenClassification(tok), ('span_exact', _span_metric(fdev)),
+                out, cfg)
     return det, tok, _best_epoch(tr, 'span_exact')
 
 # %% ../nbs/06_encoders.ipynb
@@ -311,75 +344,44 @@ def extract(det, det_tok, clf, clf_tok, examples: list, max_length: int = 192, b
     return pred
 
 # %% ../nbs/06_encoders.ipynb
-def encoder_run(model: str = 'minilm', lang: str = 'en', mode: str = 'en-only', head: str = None, epochs: int = 5,
-                batch_size: int = 16, lr: float = None, warmup: float = 0.1, weight_decay: float = 0.01,
-                max_length: int = 192, seed: int = 42, limit: int = None, out_dir='runs/encoder', root=None,
-                resume: bool = False, task: str = 'A') -> dict:
-    "Train an encoder baseline in `mode`, evaluate it on the `lang` test split, write the run and return its metrics."
-    t0, out = time.time(), Path(out_dir)
-    if task not in ('A', 'B'): raise ValueError(f"unknown task {task!r}; choose A or B")
-    model_spec(model)  # an unknown name fails here, before any loading
-    llm = is_llm(model)
-    head, lr = head or ('entity-end' if llm else 'entity-start'), lr or (2e-4 if llm else 2e-5)
-    if head not in HEADS: raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
-    if llm and task == 'B':
-        raise ValueError(f"{model} is a causal LM: its task-B row is `relex qlora --task B`, not a span detector")
-    if not llm: model_spec(model, 'encoder')
-    if resume and (out/'metrics.json').exists() and (out/'predictions.jsonl').exists():
-        return json.loads((out/'metrics.json').read_text())
-    d = mode_data(mode, lang, root, limit, seed)
-    params = dict(model=model, lang=lang, mode=mode, head=head, task=task, epochs=epochs, batch_size=batch_size, lr=lr,
-                  warmup=warmup, weight_decay=weight_decay, max_length=max_length, seed=seed, limit=limit,
-                  train_langs=mode_splits(mode, lang)['train'], n_train=len(d['train']), n_dev=len(d['dev']),
-                  data=d['root'].describe())
-    kw = dict(epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay)
-    clf, tok, info = train_classifier(model, d['train'], d['dev'], out/'classifier', head, max_length, seed, resume,
-                                      **kw)
-    t1, test = time.time(), d['test']
-    if task == 'A':
-        labels = classify(clf, tok, test, max_length, 2 * batch_size)
+def _predict_test(cfg, test, trained: tuple, spans: tuple = None) -> tuple:
+    "Prediction records and score report on `test` of the `trained` classifier (clf, tok, info), after the `spans` detector for task B."
+    clf, tok, _ = trained
+    if cfg.task == 'A':
+        labels = classify(clf, tok, test, cfg.max_length, 2 * cfg.batch_size)
         recs = [dict(id=e.id, lang=e.lang, gold=e.label, prediction=p, raw=p) for e, p in zip(test, labels)]
-        report = score({e.id: e.label for e in test}, {r['id']: r['prediction'] for r in recs})
-    else:
-        det, dtok, dinfo = train_span_detector(model, d['train'], d['dev'], out/'span_detector', max_length, seed,
-                                               resume, **kw)
-        info['span_detector'] = dinfo; t1 = time.time()
-        pred = extract(det, dtok, clf, tok, test, max_length, 2 * batch_size)
-        recs = [dict(id=e.id, lang=e.lang, gold=dict(e1=e.e1, e2=e.e2, relation=e.label), prediction=pred[e.id],
-                     raw=pred[e.id]) for e in test]
-        report = score_task_b(test, pred)
-    n_params = sum(p.numel() for p in clf.parameters())
-    write_run(out, recs, report, params, test, wall_time_s=time.time() - t0,
+        return recs, score({e.id: e.label for e in test}, {r['id']: r['prediction'] for r in recs})
+    pred = extract(spans[0], spans[1], clf, tok, test, cfg.max_length, 2 * cfg.batch_size)
+    recs = [dict(id=e.id, lang=e.lang, gold=dict(e1=e.e1, e2=e.e2, relation=e.label), prediction=pred[e.id],
+                 raw=pred[e.id]) for e in test]
+    return recs, score_task_b(test, pred)
+
+def encoder_run(cfg: EncoderConfig = None) -> dict:
+    "Train an encoder baseline with the settings `cfg`, evaluate it on the `cfg.lang` test split, write the run and return its metrics."
+    c, t0 = cfg or EncoderConfig(), time.time()
+    out = Path(c.out_dir)
+    if c.resume and (out/'metrics.json').exists() and (out/'predictions.jsonl').exists():
+        return json.loads((out/'metrics.json').read_text())
+    d = mode_data(c.mode, c.lang, c.root, c.limit, c.seed)
+    params = {k: v for k, v in c.to_dict().items() if k not in ('resume', 'out_dir', 'root')} | dict(
+        train_langs=mode_splits(c.mode, c.lang)['train'], n_train=len(d['train']), n_dev=len(d['dev']),
+        data=d['root'].describe())
+    trained = train_classifier(d['train'], d['dev'], out/'classifier', c)
+    spans = train_span_detector(d['train'], d['dev'], out/'span_detector', c) if c.task == 'B' else None
+    info = trained[2] | (dict(span_detector=spans[2]) if spans else {})
+    t1 = time.time()
+    recs, report = _predict_test(c, d['test'], trained, spans)
+    write_run(out, recs, report, params, d['test'], wall_time_s=time.time() - t0,
               examples_per_s=info.pop('train_examples_per_s'),
-              predict_examples_per_s=len(test) / max(time.time() - t1, 1e-9), peak_memory_mb=_peak_memory_mb(),
-              n_params=n_params, **info)
+              predict_examples_per_s=len(d['test']) / max(time.time() - t1, 1e-9), peak_memory_mb=_peak_memory_mb(),
+              n_params=sum(p.numel() for p in trained[0].parameters()), **info)
     return json.loads((out/'metrics.json').read_text())
 
 # %% ../nbs/06_encoders.ipynb
-@call_parse
-def encoder_cli(
-    model: str = 'minilm',  # registry name (xlmr-base, xlmr-large, bert-ro, robert-large, minilm), hub id or folder
-    lang: str = 'en',  # test language
-    mode: str = 'en-only',  # en-only, ro-only, multilingual (EN+target) or zero-shot (train EN, test lang)
-    # classifier head: entity-start, entity-end or cls
-    # (default: entity-end for an LLM, else entity-start)
-    head: str = None,
-    task: str = 'A',  # A: relation classification; B: span detector + classifier
-    epochs: int = 5,  # training epochs (best one kept by dev official F1)
-    batch_size: int = 16,  # training batch size
-    lr: float = None,  # peak learning rate (default: 2e-5; 2e-4 for the LoRA adapters of an LLM backbone)
-    warmup: float = 0.1,  # warmup share of the training steps
-    weight_decay: float = 0.01,  # AdamW weight decay
-    max_length: int = 192,  # max tokens per sentence (longer ones are cut around the entities)
-    seed: int = 42,  # random seed
-    limit: int = None,  # cap on train, dev and test examples (quick runs)
-    out_dir: str = None,  # run folder (default runs/encoder/<model>-<mode>-<head>-<lang>-task<task>)
-    root: str = None,  # data folder (default: $RELEX_DATA, user cache, shipped sample)
-    resume: bool = False):  # continue from the last epoch checkpoint in out_dir
+def encoder_cli(argv: list = None):  # command-line arguments (default: `sys.argv[1:]`)
     "Train and evaluate an encoder baseline, writing predictions.jsonl and metrics.json."
-    out_dir = out_dir or f"runs/encoder/{Path(model).name}-{mode}-{head or 'default'}-{lang}-task{task}"
-    m = encoder_run(model, lang, mode, head, epochs, batch_size, lr, warmup, weight_decay, max_length, seed, limit,
-                    out_dir, root, resume, task)
-    print(format_report(m['report']) if task == 'A' else
+    c = config_cli(EncoderConfig, argv, description=encoder_cli.__doc__)
+    m = encoder_run(c)
+    print(format_report(m['report']) if c.task == 'A' else
           json.dumps({k: v for k, v in m.items() if k not in ('provenance', 'report')}, indent=1))
-    print(f"run written to {out_dir}")
+    print(f"run written to {c.out_dir}")

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from .core import Config, option, config_cli, str_tuple, data_hash, provenance, write_json
 from .data import load_examples, data_root
-from .prompting import build_prompt, answer_text, PROMPT_ID, prompt_id, prompt_run, SCORINGS  # first: it gives relex.models its missing `import torch`
+from .prompting import build_prompt, answer_text, PROMPT_ID, prompt_id, prompt_run, PromptConfig, SCORINGS  # first: it gives relex.models its missing `import torch`
 from .models import HFBackend, load_causal_lm
 from .metrics import SUMMARY_KEYS
 
@@ -267,8 +267,9 @@ def qlora_evaluate(model, tokenizer, cfg: QLoraConfig, name: str, out_dir='runs/
     be, c, out = HFBackend(base.eval(), tokenizer, name=name), cfg, {}
     for lang in c.lang or c.langs:
         for sc in (c.scoring if c.task == 'A' else ('generate',)):
-            m = prompt_run(name, lang, c.task, scoring=sc, limit=c.eval_limit or c.limit, out_dir=out_dir, root=c.root,
-                           backend=be, prompt=c.prompt)
+            pc = PromptConfig(name, lang, c.task, scoring=sc, limit=c.eval_limit or c.limit, out_dir=out_dir, root=c.root,
+                              prompt=c.prompt)
+            m = prompt_run(pc, be)
             out[f'{lang}/{sc}'] = ({k: m[k] for k in SUMMARY_KEYS if k in m} if c.task == 'A' else
                                    {k: m['report'][k] for k in _B_KEYS})
     return out

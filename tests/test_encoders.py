@@ -7,7 +7,7 @@ from relex.core import LABELS, LABEL2ID, Example, read_jsonl
 from relex.data import load_examples
 from relex.metrics import score
 from relex.encoders import (MARKERS, MarkerClassifier, encode_marked, encode_bio, decode_spans, BIO, load_encoder,
-                            tiny_encoder_dir, train_classifier, classify, encoder_run, mode_splits)
+                            tiny_encoder_dir, train_classifier, classify, encoder_run, mode_splits, EncoderConfig)
 
 
 @pytest.fixture(scope='module')
@@ -32,7 +32,8 @@ def _toy(n_per=4):
 @pytest.mark.parametrize('head', ['entity-start', 'cls'])
 def test_both_heads_learn_a_toy_task(tiny, tmp_path, head):
     exs = _toy()
-    clf, tok, info = train_classifier(tiny, exs, exs, tmp_path, head=head, epochs=15, batch_size=4, lr=3e-3)
+    cfg = EncoderConfig(tiny, head=head, epochs=15, batch_size=4, lr=3e-3)
+    clf, tok, info = train_classifier(exs, exs, tmp_path, cfg)
     preds = classify(clf, tok, exs)
     assert clf.classifier.in_features == clf.encoder.config.hidden_size * (2 if head == 'entity-start' else 1)
     assert sum(p == e.label for p, e in zip(preds, exs)) / len(exs) >= 0.9, preds
@@ -73,7 +74,7 @@ def test_entity_start_positions_survive_truncation(tok, text):
 
 def test_long_test_sentences_are_predicted_not_dropped(tiny, tmp_path):
     exs = _toy(2)
-    clf, tok, _ = train_classifier(tiny, exs, exs, tmp_path, epochs=1, batch_size=4)
+    clf, tok, _ = train_classifier(exs, exs, tmp_path, EncoderConfig(tiny, epochs=1, batch_size=4))
     long = Example.make(99, 'en', 'w ' * 500 + 'the <e1>a</e1> caused the <e2>b</e2>', 'Other')
     alone = classify(clf, tok, [exs[0], exs[1]], max_length=32, batch_size=1)
     preds = classify(clf, tok, [exs[0], long, exs[1]], max_length=32, batch_size=1)
@@ -82,23 +83,23 @@ def test_long_test_sentences_are_predicted_not_dropped(tiny, tmp_path):
 
 def test_resume_continues_from_the_epoch_checkpoint(tiny, tmp_path):
     exs = _toy(2)
-    _, _, first = train_classifier(tiny, exs, exs, tmp_path, epochs=1, batch_size=4)
+    _, _, first = train_classifier(exs, exs, tmp_path, EncoderConfig(tiny, epochs=1, batch_size=4))
     ckpt = tmp_path/'checkpoints'/'checkpoint-2'
     state = lambda c: {k: v for k, v in json.loads((c/'trainer_state.json').read_text()).items()
                        if k in ('epoch', 'global_step')}
     assert state(ckpt) == dict(epoch=1.0, global_step=2)
     stamp = (ckpt/'model.safetensors').stat().st_mtime_ns
-    _, _, info = train_classifier(tiny, exs, exs, tmp_path, epochs=2, batch_size=4, resume=True)
+    _, _, info = train_classifier(exs, exs, tmp_path, EncoderConfig(tiny, epochs=2, batch_size=4, resume=True))
     assert [e for e, _ in info['dev_by_epoch']] == [1.0, 2.0]
     assert info['dev_by_epoch'][0] == first['dev_by_epoch'][0]  # epoch 1 came from the checkpoint, not retrained
     assert (ckpt/'model.safetensors').stat().st_mtime_ns == stamp
     assert state(tmp_path/'checkpoints'/'checkpoint-4') == dict(epoch=2.0, global_step=4)
     with pytest.raises(ValueError, match='already holds checkpoints'):
-        train_classifier(tiny, exs, exs, tmp_path, epochs=1)
+        train_classifier(exs, exs, tmp_path, EncoderConfig(tiny, epochs=1))
 
 
 def test_encoder_run_writes_a_scored_run(tiny, tmp_path):
-    m = encoder_run(tiny, epochs=1, batch_size=8, lr=1e-3, limit=24, out_dir=tmp_path)
+    m = encoder_run(EncoderConfig(tiny, epochs=1, batch_size=8, lr=1e-3, limit=24, out_dir=str(tmp_path)))
     recs = read_jsonl(tmp_path/'predictions.jsonl')
     test = {e.id: e.label for e in load_examples('test', 'en')}
     assert len(recs) == m['n'] == 24
@@ -110,13 +111,14 @@ def test_encoder_run_writes_a_scored_run(tiny, tmp_path):
 
 
 def test_zero_shot_trains_on_english_and_tests_on_romanian(tiny, tmp_path):
-    m = encoder_run(tiny, lang='ro', mode='zero-shot', epochs=1, batch_size=8, limit=16, out_dir=tmp_path)
+    m = encoder_run(EncoderConfig(tiny, lang='ro', mode='zero-shot', epochs=1, batch_size=8, limit=16,
+                                  out_dir=str(tmp_path)))
     assert m['provenance']['params']['train_langs'] == ['en']
     assert {r['lang'] for r in read_jsonl(tmp_path/'predictions.jsonl')} == {'ro'}
 
 
 def test_task_b_pipeline(tiny, tmp_path):
-    m = encoder_run(tiny, task='B', epochs=1, batch_size=8, lr=1e-3, limit=16, out_dir=tmp_path)
+    m = encoder_run(EncoderConfig(tiny, task='B', epochs=1, batch_size=8, lr=1e-3, limit=16, out_dir=str(tmp_path)))
     assert m['n'] == 16 and {'exact', 'entities', 'relation', 'entities_strict'} <= set(m['report'])
     r = read_jsonl(tmp_path/'predictions.jsonl')[0]
     assert set(r['prediction']) == {'e1', 'e2', 'relation'} and set(r['gold']) == {'e1', 'e2', 'relation'}
@@ -131,14 +133,14 @@ def test_bio_tags_and_decoding(tok):
 
 
 def test_clear_errors(tiny, tok, tmp_path):
-    with pytest.raises(ValueError, match="unknown model 'no-such-encoder'"): encoder_run('no-such-encoder')
+    with pytest.raises(ValueError, match="unknown model 'no-such-encoder'"): EncoderConfig('no-such-encoder')
     bad = Example(7, 'en', '<e1>a</e1> b <e2>c</e2>', 'Cause-Effect(e1, e2)')
     with pytest.raises(ValueError, match="unknown label 'Cause-Effect\\(e1, e2\\)' in training example 7"):
-        train_classifier(tiny, [bad], [bad], tmp_path, epochs=1)
+        train_classifier([bad], [bad], tmp_path, EncoderConfig(tiny, epochs=1))
     far = Example.make(8, 'en', '<e1>a</e1> ' + 'b ' * 100 + '<e2>c</e2>', 'Other')
     with pytest.raises(ValueError, match='sentence 8: the entity markers span .* more than max_length=64'):
         encode_marked(far, tok, 64)
-    with pytest.raises(ValueError, match="unknown head 'mean'"): encoder_run(tiny, head='mean')
+    with pytest.raises(ValueError, match="unknown head 'mean'"): EncoderConfig(tiny, head='mean')
     with pytest.raises(ValueError, match='use --mode zero-shot'): mode_splits('en-only', 'ro')
 
 

@@ -1,12 +1,12 @@
 "Prompting stage: parsers on adversarial outputs, exemplar selection, label scoring against a plain forward pass, resume after kill, CLI errors."
-import json, os, signal, subprocess, sys, textwrap, time
+import os, signal, subprocess, sys, textwrap, time
 import pytest
 import torch
 from relex.core import LABELS, OTHER, Example, read_jsonl, coarse
 from relex.data import load_examples
-from relex.prompting import (parse_label, parse_task_b, select_exemplars, build_prompt, answer_text, reference_scores,
-                             train_tiny_answerer, prompt_run, run_name, STRATEGIES, TokenTrie, NORMS, label_scores, _predict,
-                             _tokens, _candidate_ids)
+from relex.prompting import (parse_label, parse_task_b, select_exemplars, build_prompt, answer_text, prompt_run, run_name,
+                             STRATEGIES, label_scores, _predict, PromptConfig)
+from relex.scoring import reference_scores, train_tiny_answerer, TokenTrie, NORMS, _tokens, _candidate_ids
 from relex.models import HFBackend, tiny_causal_lm, tiny_tokenizer
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest on a shared CPU
@@ -187,9 +187,10 @@ _CHILD = textwrap.dedent('''
     import sys, time, torch; torch.set_num_threads(1)
     sys.path.insert(0, {tests!r})
     from test_prompting import _SlowTiny
-    from relex.prompting import prompt_run
+    from relex.prompting import prompt_run, PromptConfig
     from relex.models import tiny_causal_lm
-    prompt_run('tiny', 'en', 'A', 'fewshot', 1, limit=12, batch_size=2, out_dir={out!r}, backend=_SlowTiny(*tiny_causal_lm(seed=5)))
+    cfg = PromptConfig('tiny', 'en', 'A', 'fewshot', 1, limit=12, batch_size=2, out_dir={out!r})
+    prompt_run(cfg, _SlowTiny(*tiny_causal_lm(seed=5)))
 ''')
 
 
@@ -205,14 +206,14 @@ def test_resume_after_kill(tmp_path):
     done = len(before)
     assert 4 <= done < 12, done
     be = HFBackend(*tiny_causal_lm(seed=5))
-    m = prompt_run('tiny', 'en', 'A', 'fewshot', 1, limit=12, batch_size=2, out_dir=out, backend=be)
+    m = prompt_run(PromptConfig('tiny', 'en', 'A', 'fewshot', 1, limit=12, batch_size=2, out_dir=out), be)
     assert m['provenance']['items_this_call'] == 12 - done
     resumed = read_jsonl(pred)
     assert len(resumed) == 12 and len({r['id'] for r in resumed}) == 12 and m['n'] == 12
     kept = {r['id']: r for r in resumed}
     assert all(kept[r['id']] == r for r in before)          # work done before the kill is kept as it was
     # the tiny byte tokenizer's ids can differ between processes, so compare the resumed items with a fresh run here
-    prompt_run('tiny', 'en', 'A', 'fewshot', 1, limit=12, batch_size=2, out_dir=tmp_path/'fresh', backend=be)
+    prompt_run(PromptConfig('tiny', 'en', 'A', 'fewshot', 1, limit=12, batch_size=2, out_dir=tmp_path/'fresh'), be)
     fresh = {r['id']: r for r in read_jsonl(tmp_path/'fresh'/pred.parent.name/'predictions.jsonl')}
     assert list(fresh) == list(kept)
     assert all(kept[i]['raw'] == fresh[i]['raw'] for i in kept if i not in {r['id'] for r in before})

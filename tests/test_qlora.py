@@ -1,10 +1,10 @@
 "QLoRA stage: answer-only masking, LoRA targets, checkpoint + resume, adapter and evaluation files, CLI, CUDA 4-bit path."
-import json, os, subprocess
+import json, subprocess
 from pathlib import Path
 import pytest
 import torch
 from relex.core import data_hash, read_jsonl
-from relex.prompting import build_prompt, answer_text, PROMPT_ID, SHORT_PROMPT_ID
+from relex.prompting import build_prompt, answer_text, SHORT_PROMPT_ID
 from relex.qlora import (lora_target_modules, lora_model, sft_dataset, AnswerCollator, answer_loss, qlora_run, qlora_data,
                          run_dir, is_quantized, sft_trainer, QLoraConfig)
 from relex.models import HFBackend, tiny_causal_lm

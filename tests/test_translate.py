@@ -1,11 +1,8 @@
 "Translation stage: validator on hand-written pairs of every issue type, kill-and-resume of a translation run, CLI errors."
 import json, os, signal, subprocess, sys, time
-from pathlib import Path
 import pytest
 from relex.core import Example, read_jsonl
-from relex.align import Aligner
-from relex.validate import ISSUE_TYPES, validate_pair, verdict
-from relex.translate import translate_examples
+from relex.validate import ISSUE_TYPES, validate_pair
 
 SRC = 'The <e1>company</e1> fabricates plastic <e2>chairs</e2>.'
 # one hand-written bad translation per issue type: (English source or None for SRC, translation, language)
