@@ -7,9 +7,9 @@ from __future__ import annotations
 import csv, html, random
 import json as _json
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
-from fastcore.script import call_parse
-from .core import coarse, atomic_write_text, read_jsonl
+from .core import coarse, atomic_write_text, read_jsonl, Config, option, config_cli
 from .data import load_examples, data_root, read_semeval_txt, DataRoot, SPLITS
 from .models import EndpointError
 from .align import default_aligner
@@ -19,7 +19,7 @@ from .translate import translation_backend
 
 # %% auto 0
 __all__ = ['HALVES', 'review_sheet', 'audit_key', 'entity_label', 'audit_scores', 'signal_precision', 'read_audit',
-           'audit_issues', 'audit_report', 'format_audit', 'validate_files', 'validate_cli']
+           'audit_issues', 'audit_report', 'format_audit', 'validate_files', 'ValidateConfig', 'validate_cli']
 
 # %% ../nbs/03a_audit.ipynb
 def _hl(text):
@@ -209,30 +209,36 @@ def validate_files(src, tgt, ref=None, lang: str = None, judge: str = None, revi
     return rep
 
 # %% ../nbs/03a_audit.ipynb
-@call_parse
-def validate_cli(
-    src: str = 'test',  # English source: official SemEval TXT file or a split name (train, dev, test, train_full)
-    tgt: str = None,  # translation JSONL: `id` + `sentence_<lang>`, or `relex translate` output
-    ref: str = None,  # reference translation JSONL for chrF/BLEU and agreement rates
-    lang: str = None,  # target language code (default: from the `sentence_<lang>` field)
-    judge: str = None,  # model to ask about alignment issues (e.g. openai:<name>)
-    review: str = None,  # folder for the human-review sheet (review.csv, review.html)
-    per_relation: int = 20,  # review sentences per relation
-    # human audit JSONL file(s), comma-separated: score the validator against them
-    # (default translation: the reference)
-    audit: str = None,
-    half: str = 'all',  # audit half to score: dev, report or all
-    json: bool = False):  # print the report as JSON
-    ("Validate a translation against its English source and print the QA report, "
-     "or score the validator against a human audit.")
+@dataclass
+class ValidateConfig(Config):
+    "The options of `relex validate`: a translation's QA report, or the validator scored against a human audit."
+    src: str = option('test', 'English source: official SemEval TXT file or a split name '
+                              '(train, dev, test, train_full)')
+    tgt: str = option(None, 'translation JSONL: `id` + `sentence_<lang>`, or `relex translate` output')
+    ref: str = option(None, 'reference translation JSONL for chrF/BLEU and agreement rates')
+    lang: str = option(None, 'target language code (default: from the `sentence_<lang>` field)')
+    judge: str = option(None, 'model to ask about alignment issues (e.g. openai:<name>)')
+    review: str = option(None, 'folder for the human-review sheet (review.csv, review.html)')
+    per_relation: int = option(20, 'review sentences per relation')
+    audit: str = option(None, 'human audit JSONL file(s), comma-separated: score the validator against them '
+                              '(default translation: the reference)')
+    half: str = option('all', 'audit half to score: dev, report or all')
+    json: bool = option(False, 'print the report as JSON')
+
+    def __post_init__(self):
+        if self.lang is not None: check_lang(self.lang)
+        if not self.audit and not self.tgt:
+            raise ValueError('--tgt FILE is required (a JSONL with id and sentence_<lang>), unless --audit is given')
+
+def validate_cli(argv: list = None):  # command-line arguments (default: `sys.argv[1:]`)
+    "Validate a translation against its English source and print the QA report, or score the validator on an audit."
+    c = config_cli(ValidateConfig, argv, description=validate_cli.__doc__)
     dumps = lambda r: _json.dumps(r, ensure_ascii=False)
-    if audit:
-        recs = _read_tgt(tgt) if tgt else None
-        lang = check_lang(lang or (_lang_of(recs) if recs else 'ro'))
-        rep = audit_report(audit, half, lang, tgt=_as_texts(recs, lang) if recs else None)
-        print(dumps(rep) if json else format_audit(rep)); return
-    if not tgt:
-        raise ValueError('--tgt FILE is required (a JSONL with id and sentence_<lang>), unless --audit is given')
-    try: rep = validate_files(src, tgt, ref, lang, judge, review, per_relation)
+    if c.audit:
+        recs = _read_tgt(c.tgt) if c.tgt else None
+        lang = check_lang(c.lang or (_lang_of(recs) if recs else 'ro'))
+        rep = audit_report(c.audit, c.half, lang, tgt=_as_texts(recs, lang) if recs else None)
+        print(dumps(rep) if c.json else format_audit(rep)); return
+    try: rep = validate_files(c.src, c.tgt, c.ref, c.lang, c.judge, c.review, c.per_relation)
     except EndpointError as e: raise ConnectionError(str(e)) from None
-    print(dumps(rep) if json else format_qa(rep))
+    print(dumps(rep) if c.json else format_qa(rep))

@@ -7,10 +7,10 @@ from __future__ import annotations
 import re, sys, time
 import json as _json
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 import torch
-from fastcore.script import call_parse
-from .core import strip_markers, read_jsonl, append_jsonl, write_json, provenance
+from .core import strip_markers, read_jsonl, append_jsonl, write_json, provenance, Config, option, config_cli, str_tuple
 from .data import load_examples
 from .models import MODELS, model_path, get_backend, HFBackend, EndpointError, tiny_tokenizer
 from .align import default_aligner
@@ -19,7 +19,7 @@ from .validate import LANGS, check_lang, validate_pair, verdict, qa_report, form
 # %% auto 0
 __all__ = ['PROMPT_ID', 'SHOTS', 'MARKER_FORMS', 'translation_prompt', 'clean_output', 'marker_form', 'protect_markers',
            'restore_markers', 'Seq2SeqBackend', 'tiny_seq2seq', 'translation_backend', 'stop_at_newline', 'cache_key',
-           'translate_examples', 'translate_split', 'translate_cli']
+           'translate_examples', 'TranslateConfig', 'translate_split', 'translate_cli']
 
 # %% ../nbs/03_translate.ipynb
 PROMPT_ID = 'mt-markers-v1'
@@ -206,13 +206,13 @@ def _record(e, attempts, backend, lang):
                 issues=[i.to_dict() for i in best['issues']], attempts=len(attempts), history=history)
 
 # %% ../nbs/03_translate.ipynb
-def translate_examples(examples, backend, target_lang: str = 'ro', cache=None, limit: int = None, ids=None,
-                       max_attempts: int = 3, batch_size: int = 8, max_new_tokens: int = None, aligner=None) -> list:
+def translate_examples(examples, backend, target_lang: str = 'ro', cache=None, max_attempts: int = 3,
+                       batch_size: int = 8, max_new_tokens: int = None, aligner=None) -> list:
     "Translate `examples` with `backend`, validating and repairing, resuming from and appending to the JSONL `cache`."
     from tqdm.auto import tqdm
     check_lang(target_lang)
     if max_attempts < 1: raise ValueError('max_attempts must be at least 1')
-    exs = [e for e in examples if ids is None or e.id in set(ids)][:limit]
+    exs = list(examples)
     if not getattr(backend, 'instructable', True) and any(e.lang != 'en' for e in exs):
         raise ValueError(f"the seq2seq backend {backend.name} translates from English; "
                          "use an LLM backend for other source languages")
@@ -234,36 +234,54 @@ def translate_examples(examples, backend, target_lang: str = 'ro', cache=None, l
     return [done[key(e.id)] for e in exs]
 
 # %% ../nbs/03_translate.ipynb
-def translate_split(model: str = 'gemma-270m', lang: str = 'ro', split: str = 'test', out=None, limit: int = None,
-                    ids=None, max_attempts: int = 3, batch_size: int = 8, max_new_tokens: int = None,
-                    root=None) -> tuple:
-    "Translate `split` with `model` into `lang`, caching to `out`; return the records and the QA report."
-    check_lang(lang)
-    exs = load_examples(split, 'en', root)
-    out = Path(out or f'runs/translate/{model.replace("/", "_").replace(":", "_")}/{split}_{lang}.jsonl')
-    be = translation_backend(model, lang, batch_size)
+@dataclass
+class TranslateConfig(Config):
+    "Every setting of a translation run (`translate_split`, `relex translate`)."
+    model: str = option('gemma-270m', 'registry name, hub id, `seq2seq:<hub id>` or `openai:<served model>`')
+    lang: str = option('ro', 'target language (ISO 639-1 code)')
+    split: str = option('test', 'English split to translate (train, dev, test, train_full)')
+    limit: int = option(None, 'translate only the first N sentences')
+    ids: tuple = option(None, 'comma-separated ids to translate')
+    out: str = option(None, 'JSONL cache (default runs/translate/<model>/<split>_<lang>.jsonl)')
+    max_attempts: int = option(3, 'attempts per sentence, repairs included')
+    batch_size: int = option(8, 'sentences per generation batch')
+    max_new_tokens: int = option(None, 'generation limit (default from the source length)')
+    root: str = option(None, 'data folder (default: $RELEX_DATA, user cache, shipped sample)')
+    json: bool = option(False, 'print the QA report as JSON')
+
+    def __post_init__(self):
+        check_lang(self.lang)
+        if self.max_attempts < 1: raise ValueError('max_attempts must be at least 1')
+        ids = str_tuple(self.ids) if isinstance(self.ids, str) else self.ids
+        try: self.ids = [int(i) for i in ids] if ids else None
+        except ValueError:
+            raise ValueError(f"--ids takes sentence ids (integers, comma-separated), not {','.join(map(str, ids))!r}") from None
+        name = self.model.replace('/', '_').replace(':', '_')
+        self.out = str(self.out or f'runs/translate/{name}/{self.split}_{self.lang}.jsonl')
+
+def _pick(examples, limit: int = None, ids=None) -> list:
+    "The `examples` whose id is in `ids` (all of them without `ids`), at most the first `limit`."
+    keep = None if ids is None else set(ids)
+    return [e for e in examples if keep is None or e.id in keep][:limit]
+
+def translate_split(cfg: TranslateConfig = None) -> tuple:
+    "Translate the split of `cfg` with its model, caching to `cfg.out`; the records and the QA report."
+    c = cfg or TranslateConfig()
+    exs, out = load_examples(c.split, 'en', c.root), Path(c.out)
+    be = translation_backend(c.model, c.lang, c.batch_size)
     t0 = time.time()
-    recs = translate_examples(exs, be, lang, out, limit, ids, max_attempts, batch_size, max_new_tokens)
+    todo = _pick(exs, c.limit, c.ids)
+    recs = translate_examples(todo, be, c.lang, out, c.max_attempts, c.batch_size, c.max_new_tokens)
     done = {r['id'] for r in recs}
-    rep, _ = qa_report([e for e in exs if e.id in done], recs, lang)
-    rep.update(model=be.name, prompt_id=_prompt_id(be), split=split, cache=str(out), wall_time_s=time.time() - t0)
-    args = dict(model=model, lang=lang, split=split, limit=limit, ids=ids, max_attempts=max_attempts)
+    rep, _ = qa_report([e for e in exs if e.id in done], recs, c.lang)
+    rep.update(model=be.name, prompt_id=_prompt_id(be), split=c.split, cache=str(out), wall_time_s=time.time() - t0)
+    args = dict(model=c.model, lang=c.lang, split=c.split, limit=c.limit, ids=c.ids, max_attempts=c.max_attempts)
     write_json(out.with_suffix('.qa.json'), dict(rep, provenance=provenance(args, [e for e in exs if e.id in done])))
     return recs, rep
 
-@call_parse
-def translate_cli(model: str = 'gemma-270m',  # registry name, hub id, `seq2seq:<hub id>` or `openai:<served model>`
-                  lang: str = 'ro',  # target language (ISO 639-1 code)
-                  split: str = 'test',  # English split to translate (train, dev, test, train_full)
-                  limit: int = None,  # translate only the first N sentences
-                  ids: str = None,  # comma-separated ids to translate
-                  out: str = None,  # JSONL cache (default runs/translate/<model>/<split>_<lang>.jsonl)
-                  max_attempts: int = 3,  # attempts per sentence, repairs included
-                  batch_size: int = 8,  # sentences per generation batch
-                  max_new_tokens: int = None,  # generation limit (default from the source length)
-                  json: bool = False):  # print the QA report as JSON
+def translate_cli(argv: list = None):  # command-line arguments (default: `sys.argv[1:]`)
     "Translate the benchmark keeping the entity markers, validate, repair, and print the QA report."
-    id_list = [int(i) for i in ids.split(',')] if ids else None
-    try: _, rep = translate_split(model, lang, split, out, limit, id_list, max_attempts, batch_size, max_new_tokens)
+    c = config_cli(TranslateConfig, argv, description=translate_cli.__doc__)
+    try: _, rep = translate_split(c)
     except EndpointError as e: raise ConnectionError(str(e)) from None  # one line from the `relex` CLI
-    print(_json.dumps(rep, ensure_ascii=False) if json else format_qa(rep))
+    print(_json.dumps(rep, ensure_ascii=False) if c.json else format_qa(rep))
