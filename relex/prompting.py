@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_prompting.ipynb 2
 from __future__ import annotations
-import re, json, time, random
+import re, json, time, random, functools
 from dataclasses import dataclass
 from pathlib import Path
 from .core import *
@@ -192,6 +192,10 @@ def _check_args(task, mode, k, selection, scoring, calibrate=False):
     return k if mode == 'fewshot' else 0
 
 # %% ../nbs/04_prompting.ipynb
+def _translator_name(translate) -> str|None:
+    "How translate-test's translator shows in prompt ids and params: its model name, or a translator object's `name`."
+    return translate if isinstance(translate, str) or translate is None else getattr(translate, 'name', 'translator')
+
 @dataclass
 class PromptConfig(Config):
     "Every setting of a prompting run (`prompt_run`, `relex prompt`, params files)."
@@ -225,6 +229,14 @@ class PromptConfig(Config):
             raise ValueError('translate-test reads a non-English test set in English; drop --translate for --lang en')
         if isinstance(self.translate, str) and self.translate not in ('same', self.model) and ':' not in self.translate:
             model_spec(self.translate)  # an unknown translator fails before any loading
+
+    @functools.cached_property
+    def prompt_key(self) -> str:
+        "The prompt id every record of this setting carries: prompt version, mode, exemplars, calibration, translator."
+        from relex.translate import PROMPT_ID as MT_PROMPT_ID
+        return (f"{prompt_id(self.task, self.prompt)}/{self.mode}-k{self.k}-{self.selection if self.k else 'none'}"
+                + ('+cal' if self.calibrate else '')
+                + (f"+tt:{_translator_name(self.translate)}:{MT_PROMPT_ID}" if self.translate is not None else ''))
 
     @property
     def name(self) -> str:
@@ -343,21 +355,10 @@ def _translator(translate, model, be, batch_size):
     from relex.translate import translation_backend
     return translation_backend(translate, 'en', batch_size)
 
-def _translator_name(translate) -> str|None:
-    "How translate-test's translator shows in prompt ids and params: its model name, or a translator object's `name`."
-    return translate if isinstance(translate, str) or translate is None else getattr(translate, 'name', 'translator')
-
-def _prompt_key(c: PromptConfig) -> str:
-    "The prompt id a record of setting `c` carries: prompt version, mode, exemplars, calibration and translator."
-    from relex.translate import PROMPT_ID as MT_PROMPT_ID
-    return (f"{prompt_id(c.task, c.prompt)}/{c.mode}-k{c.k}-{c.selection if c.k else 'none'}"
-            + ('+cal' if c.calibrate else '')
-            + (f"+tt:{_translator_name(c.translate)}:{MT_PROMPT_ID}" if c.translate is not None else ''))
-
 def _write_prompts(out, c, test, render):
     "Save the prompt templates of setting `c` (system prompt, user template, answer format, a rendered example)."
     write_json(out/'prompts.json', dict(
-        prompt_id=_prompt_key(c), task=c.task, lang=c.lang, system=render(test[0])[0]['content'] if test else None,
+        prompt_id=c.prompt_key, task=c.task, lang=c.lang, system=render(test[0])[0]['content'] if test else None,
         user_template='Sentence: {text}' if c.task == 'A' else 'Sentence: {plain}',
         answer_format=answer_text(test[0], c.task) if test else None, example=render(test[0]) if test else None))
 
@@ -374,7 +375,7 @@ def _predict_chunk(c, chunk, be, tr, render, out) -> list:
         preds = [proj[e.id] for e in chunk]
     dt = (time.time() - ts) / len(chunk)
     gold = lambda e: e.label if c.task == 'A' else json.loads(answer_text(e, 'B'))
-    return [dict(id=e.id, lang=c.lang, gold=gold(e), prediction=p, raw=r, prompt_id=_prompt_key(c), scoring=used,
+    return [dict(id=e.id, lang=c.lang, gold=gold(e), prediction=p, raw=r, prompt_id=c.prompt_key, scoring=used,
                  seconds=round(dt, 4),
                  **(dict(via=x.lang, input=x.text) if tr else {}))
             for e, x, p, r in zip(chunk, xs, preds, raws)]
@@ -388,7 +389,7 @@ def prompt_run(cfg: PromptConfig = None, backend=None) -> dict:
     test = load_examples('test', c.lang, root)[:c.limit or None]
     langs = {c.lang, 'en' if c.translate is not None else c.lang}
     pools = {l: load_examples('train', l, root) if c.k else [] for l in langs}
-    out, pid = Path(c.out_dir)/c.name, _prompt_key(c)
+    out, pid = Path(c.out_dir)/c.name, c.prompt_key
     pred_path = out/'predictions.jsonl'
     if pred_path.exists() and not c.resume: pred_path.unlink()
     done = {r['id']: r for r in read_jsonl(pred_path) if r.get('prompt_id') == pid} if pred_path.exists() else {}

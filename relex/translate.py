@@ -252,7 +252,7 @@ class TranslateConfig(Config):
     def __post_init__(self):
         check_lang(self.lang)
         if self.max_attempts < 1: raise ValueError('max_attempts must be at least 1')
-        ids = str_tuple(self.ids) if isinstance(self.ids, str) else self.ids
+        ids = str_tuple(self.ids)
         try: self.ids = [int(i) for i in ids] if ids else None
         except ValueError:
             raise ValueError(f"--ids takes sentence ids (integers, comma-separated), not {','.join(map(str, ids))!r}") from None
