@@ -8,7 +8,7 @@ import os, re, sys, json, time, glob, inspect, importlib
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from fastcore.script import call_parse
-from .core import atomic_write_text, provenance, read_jsonl, write_json
+from .core import atomic_write_text, provenance, read_jsonl, str_tuple, write_json
 
 # %% auto 0
 __all__ = ['STAGES', 'EXPERIMENT_DEFAULTS', 'stage_fn', 'infer_mode', 'run_name', 'project_root', 'experiment_params',
@@ -243,29 +243,36 @@ def _entry(name):
     return p
 
 # %% ../nbs/06a_experiments.ipynb
-def run_grid(spec, reports='reports', runs='runs', force: bool = False, report: bool = True, log=print) -> list:
-    "Run every experiment of params `spec` through papermill; return one status dict per run."
+def _report_dirs(runs, elsewhere, results):
+    "Folders the report reads: the grid's runs, run folders outside it, and folders of committed finished runs."
+    return [str(d) for d in (runs, *elsewhere, *(Path(r).resolve() for r in results)) if Path(d).exists()]
+
+def run_grid(spec, reports='reports', runs='runs', force: bool = False, report: bool = True, log=print,
+             only_report: bool = False, results=()) -> list:
+    "Run every experiment of params `spec` through papermill (none with `only_report`); return one status dict per run."
     exps, reports, runs = load_grid(spec), Path(reports).resolve(), Path(runs).resolve()
     reports.mkdir(parents=True, exist_ok=True)
     train, status, elsewhere = _entry('train.ipynb'), [], []
     for i, e in enumerate(exps, 1):
         out, nb = Path(e['output_dir'] or runs/e['name']).expanduser().resolve(), reports/f"{e['name']}.ipynb"
         if not out.is_relative_to(runs) and out not in elsewhere: elsewhere.append(out)  # the report looks there too
-        if not force and next(out.rglob('metrics.json'), None) and nb.with_suffix('.html').exists():
-            status.append(dict(name=e['name'], status='skipped', notebook=str(nb)))
-            log(f"[{i}/{len(exps)}] {e['name']}: done before, skipped"); continue
+        finished = next(out.rglob('metrics.json'), None) is not None
+        if only_report or (not force and finished and nb.with_suffix('.html').exists()):
+            status.append(dict(name=e['name'], status='skipped' if finished else 'not run', notebook=str(nb)))
+            log(f"[{i}/{len(exps)}] {e['name']}: {'done before, skipped' if finished else 'not run (report only)'}")
+            continue
         params = {k: v for k, v in e.items() if k in EXPERIMENT_DEFAULTS} | dict(output_dir=str(out))
         t0 = time.time(); err = _papermill(train, nb, params)
         status.append(dict(name=e['name'], status='failed' if err else 'done', notebook=str(nb), error=err,
                            seconds=round(time.time() - t0, 1)))
         log(f"[{i}/{len(exps)}] {e['name']}: {'FAILED ' + err if err else 'done'} ({time.time() - t0:.0f} s) → {nb}")
     if report:
-        dirs = [str(d) for d in (runs, *elsewhere)]
+        t0, dirs = time.time(), _report_dirs(runs, elsewhere, results)
         err = _papermill(_entry('report.ipynb'), reports/'report.ipynb', dict(runs_dir=dirs, out_dir=str(reports)),
                          render=False)
         status.append(dict(name='report', status='failed' if err else 'done', notebook=str(reports/'report.ipynb'),
-                           error=err))
-        log(f"report: {'FAILED ' + err if err else 'done'} → {reports/'report.html'}")
+                           error=err, seconds=round(time.time() - t0, 1)))
+        log(f"report: {'FAILED ' + err if err else 'done'} ({time.time() - t0:.0f} s) → {reports/'report.html'}")
     return status
 
 # %% ../nbs/06a_experiments.ipynb
@@ -274,10 +281,12 @@ def run_cli(params: str,  # params file (YAML), folder of them or glob, e.g. par
             reports: str = 'reports',  # where executed notebooks and their HTML go
             runs: str = 'runs',  # where run folders (predictions.jsonl, metrics.json) go
             force: bool = False,  # re-run experiments that are already complete
-            no_report: bool = False):  # skip the aggregate report at the end
+            no_report: bool = False,  # skip the aggregate report at the end
+            only_report: bool = False,  # run nothing: rebuild the report from the runs that have finished
+            results: str = 'reports/results'):  # committed finished runs the report reads too, comma-separated
     "Run a params grid through papermill, render each run and the comparison report to HTML."
     if not params: raise ValueError('a params file is required, e.g. relex run params/offline.yaml')
-    st = run_grid(params, reports, runs, force, not no_report)
+    st = run_grid(params, reports, runs, force, not no_report, only_report=only_report, results=str_tuple(results))
     failed = [s for s in st if s['status'] == 'failed']
     if failed: raise ValueError(f"{len(failed)} of {len(st)} notebook(s) failed: "
                                 + '; '.join(f"{s['name']} ({s['error']})" for s in failed))

@@ -120,9 +120,12 @@ def _run_row(path):
 
 # %% ../nbs/07_report.ipynb
 def collect_runs(*dirs) -> pd.DataFrame:
-    "One row per `metrics.json` found under `dirs`."
-    paths = sorted({p.resolve() for d in dirs for p in Path(d).rglob('metrics.json')})
-    rows = [_run_row(p) for p in paths]
+    "One row per `metrics.json` found under `dirs`; a copy of a run found twice (a committed copy) counts once."
+    paths, rows, seen = sorted({p.resolve() for d in dirs for p in Path(d).rglob('metrics.json')}), [], set()
+    for p in paths:
+        r = _run_row(p)
+        key = json.dumps({k: v for k, v in r.items() if k != 'path'}, sort_keys=True, default=str)
+        if key not in seen: seen.add(key); rows.append(r)
     return pd.DataFrame(rows).dropna(axis=1, how='all') if rows else pd.DataFrame()
 
 # %% ../nbs/07_report.ipynb

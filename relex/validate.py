@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, asdict
 from .core import Example, MarkerError, parse_markers, strip_markers
 from .align import _WORD_RE, EN_STOP, RO_STOP, fold, words, en_stem, stem, trigram_sim, Aligner, default_aligner
+from .wordnet import share_sense
 
 # %% auto 0
 __all__ = ['LANGS', 'ISSUE_TYPES', 'SEVERITIES', 'AUDIT_TYPES', 'AUDIT_OF', 'EN_MARKERS', 'EN_CLOSED', 'RO_LINK', 'JUDGED',
@@ -119,6 +120,10 @@ def _untranslated(src_ent, tgt_ent, name, lang, al, sentence_start, context=''):
 def _best(al, en_ws, tg_ws):
     return max((al.score(a, b) for a in en_ws for b in tg_ws), default=0.)
 
+def _shares_sense(en_ws, tg_ws, lang):
+    "Whether a wordnet gives an English word and a target word one sense (Romanian only: RoWordNet)."
+    return lang == 'ro' and any(share_sense(e, t) for e in en_ws for t in tg_ws)
+
 def _entity_issues(src, m, lang, al):
     out = []
     spans = {'e1': m.e1_span, 'e2': m.e2_span}
@@ -142,7 +147,7 @@ def _entity_issues(src, m, lang, al):
             hit = max(outside, key=lambda w: _best(al, en_ws, [w]))
             out.append(Issue('misplaced_marker', f"{name} marks '{t_ent}' but the English '{s_ent}' matches '{hit}' "
                                                  "outside it", entity=name))
-        elif any(al.known(w) for w in en_ws):
+        elif any(al.known(w) for w in en_ws) and not _shares_sense(en_ws, tg_ws, lang):
             out.append(Issue('unaligned_entity', f"{name} '{t_ent}' does not look like a translation of '{s_ent}'",
                              entity=name))
     return out

@@ -148,6 +148,21 @@ def test_grid_report_compares_with_the_study(grid):
     assert len(ours) == 1 and any(triple(ours[0], i) for i in range(len(ours[0]) - 2)), ours  # ours, the paper's, Δ
 
 
+def test_grid_only_report_reads_committed_results(grid):
+    """`only_report` runs nothing and builds the report from a folder of finished runs (a copy found twice counts once)."""
+    d, *_ = grid
+    shutil.copytree(d/'runs/majority-en-A-baseline', d/'committed/baseline/majority-en-A-baseline')
+    st = run_grid(d/'grid.yaml', d/'rep_only', d/'no_runs', log=lambda s: None, only_report=True,
+                  results=[d/'committed', d/'runs'])
+    assert {s['name']: s['status'] for s in st} == {'majority-en-A-baseline': 'not run', 'majority-ro-A-baseline': 'not run',
+                                                   'minilm-en-A-encoder-n12': 'not run', 'broken': 'not run',
+                                                   'report': 'done'}
+    assert not (d/'rep_only/majority-en-A-baseline.ipynb').exists() and not (d/'no_runs').exists()
+    html = (d/'rep_only/report.html').read_text()
+    rows = [re.findall(r'<td>(.*?)</td>', r) for r in re.findall(r'<tr>(.*?)</tr>', html, re.S)]
+    assert sum(r[:1] == ['majority-en-A-baseline'] for r in rows) == 1, 'the committed copy is the same run'
+    assert 'minilm-en-A-encoder-n12' in html
+
 def _chromium():
     return next((shutil.which(b) for b in ('chromium', 'chromium-browser', 'google-chrome') if shutil.which(b)), None)
 
