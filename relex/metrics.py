@@ -14,9 +14,9 @@ from .core import (LABELS, LABEL2ID, COARSE_LABELS, OTHER, coarse, flip, check_l
 
 # %% auto 0
 __all__ = ['EVAL_MODES', 'INVALID', 'BOOTSTRAP_METRICS', 'SUMMARY_KEYS', 'label_counts', 'prf', 'official_eval', 'read_answers',
-           'read_labels', 'score', 'entity_match', 'gold_triples', 'score_task_b', 'paired_bootstrap', 'format_report',
-           'is_task_b_file', 'score_files', 'format_report_b', 'score_cli', 'write_run', 'majority_baseline',
-           'baseline_cli']
+           'read_labels', 'score', 'entity_match', 'gold_triples', 'task_b_matches', 'score_task_b', 'paired_bootstrap',
+           'format_report', 'is_task_b_file', 'score_files', 'format_report_b', 'score_cli', 'write_run',
+           'majority_baseline', 'baseline_cli']
 
 # %% ../nbs/02_metrics.ipynb
 def _one_hot(ids, n_labels):
@@ -185,12 +185,17 @@ def gold_triples(examples) -> dict:
     return {e.id: dict(e1=e.e1, e2=e.e2, relation=e.label) for e in examples}
 
 # %% ../nbs/02_metrics.ipynb
-def score_task_b(examples, pred: dict) -> dict:
-    "Task-B match rates (%) of `pred` (id -> dict or None) against `examples` (Examples or id -> gold triple)."
+def task_b_matches(examples, pred: dict) -> dict:
+    "Match flags (exact, relation, entities, strict variants) of each gold id of `examples` for predictions `pred`."
     gold = gold_triples(examples)
     stray = sorted(set(pred) - set(gold))
     if stray: raise ValueError(f"{len(stray)} predicted id(s) are not in the gold examples, e.g. {stray[:5]}")
-    flags = [_match_b(g, pred.get(i)) for i, g in gold.items()]
+    return {i: _match_b(g, pred.get(i)) for i, g in gold.items()}
+
+def score_task_b(examples, pred: dict) -> dict:
+    "Task-B match rates (%) of `pred` (id -> dict or None) against `examples` (Examples or id -> gold triple)."
+    gold = gold_triples(examples)
+    flags = list(task_b_matches(gold, pred).values())
     n, n_pred = len(gold), sum(i in pred for i in gold)
     out = {k: 100 * sum(f[k] for f in flags) / max(n, 1) for k in flags[0]} if flags else {}
     return dict(n=n, **out, skipped=n - n_pred,
